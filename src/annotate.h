@@ -1,0 +1,76 @@
+/*
+ * Memory-checker annotations.  A pool hides bugs from ASan and valgrind: an
+ * overflow into the next allocation of a block, or a read after reset, touch
+ * memory that still belongs to a live block.  These hooks tell the checkers
+ * which parts of a block are handed out:
+ *
+ *   np__mem_block(pool, start, len)  free space of a block: no access
+ *   np__mem_alloc(pool, p, size)     a small allocation: accessible
+ *   np__mem_release(pool, p, len)    space given back by reset: no access
+ *   np__mem_cached(block, len)       a block in a thread cache: no access
+ *   np__mem_reuse(block, len)        a block leaving the cache: accessible
+ *   np__mem_pool_new/np__mem_pool_gone  valgrind mempool lifetime
+ *
+ * ASan builds (-fsanitize=address) poison with ASAN_(UN)POISON_MEMORY_REGION
+ * and add a poisoned redzone after every small allocation (NPOOL_REDZONE).
+ * Builds with valgrind's headers use memcheck's mempool client requests,
+ * which cost a few instructions when not running under valgrind.  Otherwise
+ * every hook compiles to nothing.
+ */
+#ifndef NPOOL_ANNOTATE_H
+#define NPOOL_ANNOTATE_H
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NP_ASAN 1
+#endif
+#endif
+
+#ifdef NP_ASAN
+#include <sanitizer/asan_interface.h>
+#define np__asan_poison(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define np__asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define NP_REDZONE_OF(pool)     ((pool)->redzone)
+#else
+#define np__asan_poison(p, n)   ((void)(p), (void)(n))
+#define np__asan_unpoison(p, n) ((void)(p), (void)(n))
+#define NP_REDZONE_OF(pool)     ((size_t)0)
+#endif
+
+#if defined(HAVE_VALGRIND_MEMCHECK_H) && !defined(NP_ASAN)
+#include <valgrind/memcheck.h>
+#define NP_VALGRIND 1
+#define np__vg_active()           RUNNING_ON_VALGRIND
+#define np__vg_noaccess(p, n)     VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define np__vg_undefined(p, n)    VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
+#define np__vg_pool_new(pool)     VALGRIND_CREATE_MEMPOOL((pool), 0, 0)
+#define np__vg_pool_gone(pool)    VALGRIND_DESTROY_MEMPOOL((pool))
+#define np__vg_alloc(pool, p, n)  VALGRIND_MEMPOOL_ALLOC((pool), (p), (n))
+#define np__vg_trim(pool)         VALGRIND_MEMPOOL_TRIM((pool), (pool), 0)
+#else
+#define np__vg_active()           0
+#define np__vg_noaccess(p, n)     ((void)(p), (void)(n))
+#define np__vg_undefined(p, n)    ((void)(p), (void)(n))
+#define np__vg_pool_new(pool)     ((void)(pool))
+#define np__vg_pool_gone(pool)    ((void)(pool))
+#define np__vg_alloc(pool, p, n)  ((void)(pool), (void)(p), (void)(n))
+#define np__vg_trim(pool)         ((void)(pool))
+#endif
+
+#define np__mem_block(pool, start, len) \
+    do { np__asan_poison((start), (len)); np__vg_noaccess((start), (len)); } while (0)
+#define np__mem_alloc(pool, p, size) \
+    do { np__asan_unpoison((p), (size)); np__vg_alloc((pool), (p), (size)); } while (0)
+#define np__mem_release(pool, p, len) \
+    do { np__asan_poison((p), (len)); np__vg_noaccess((p), (len)); } while (0)
+#define np__mem_cached(block, len) \
+    do { np__asan_poison((unsigned char *)(block) + sizeof(void *), (len) - sizeof(void *)); } while (0)
+#define np__mem_reuse(block, len) \
+    do { np__asan_unpoison((block), (len)); } while (0)
+#define np__mem_pool_new(pool)  np__vg_pool_new(pool)
+#define np__mem_pool_gone(pool) np__vg_pool_gone(pool)
+#define np__mem_pool_trim(pool) np__vg_trim(pool)
+
+#endif /* NPOOL_ANNOTATE_H */

@@ -1,0 +1,249 @@
+/*
+ * Per-thread arenas: the thread's own pool, a bounded cache of free blocks,
+ * and the counters behind the global statistics.
+ *
+ * An arena is attached to a thread on its first npool call and torn down
+ * by a pthread key destructor when the thread exits (threads npool did not
+ * create included): the thread pool is destroyed, its cleanups run, and the
+ * cached blocks go back to the backend.  The arena itself is then parked and
+ * handed to the next new thread, counters and all, so the registry that
+ * np_global_stats walks only ever grows to the peak number of threads and
+ * nothing a reader may be looking at is ever freed.
+ *
+ * Only the owning thread touches the cache and the pool; the counters are
+ * relaxed atomics so that statistics readers see them without a lock.  If
+ * an arena cannot be allocated the thread uses a static fallback arena
+ * without a cache.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define NP_CACHE_BINS (sizeof(((np_arena_t *)0)->bins) / sizeof(((np_arena_t *)0)->bins[0]))
+
+static __thread np_arena_t *tls_arena __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static bool arena_key_ok;
+static np_arena_t *parked;                      /* under np__registry_lock */
+
+static np_arena_t fallback_arena = { .live = true, .no_cache = true };
+
+static void arena_detach(void *arg);
+
+static void arena_init(void)
+{
+    arena_key_ok = pthread_key_create(&arena_key, arena_detach) == 0;
+    np__registry_add_arena(&fallback_arena);
+}
+
+static np_arena_t *arena_attach(void)
+{
+    np_arena_t *a;
+
+    pthread_once(&arena_once, arena_init);
+    if (!arena_key_ok)
+        return &fallback_arena;
+
+    pthread_mutex_lock(&np__registry_lock);
+    a = parked;
+    if (a) {
+        parked = a->next_parked;
+        a->next_parked = NULL;
+        a->live = true;
+    }
+    pthread_mutex_unlock(&np__registry_lock);
+
+    if (a == NULL) {
+        a = calloc(1, sizeof(*a));
+        if (a == NULL)
+            return &fallback_arena;
+        a->live = true;
+        np__registry_add_arena(a);
+    }
+    if (pthread_setspecific(arena_key, a) != 0) {
+        pthread_mutex_lock(&np__registry_lock);
+        a->live = false;
+        a->next_parked = parked;
+        parked = a;
+        pthread_mutex_unlock(&np__registry_lock);
+        return &fallback_arena;
+    }
+    tls_arena = a;
+    return a;
+}
+
+np_arena_t *np__arena(void)
+{
+    np_arena_t *a = tls_arena;
+
+    return np_likely(a != NULL) ? a : arena_attach();
+}
+
+np_counters_t *np__counters(void)
+{
+    return &np__arena()->counters;
+}
+
+/* ---- block cache --------------------------------------------------------- */
+
+static void cache_release_all(np_arena_t *a)
+{
+    for (size_t i = 0; i < NP_CACHE_BINS; i++) {
+        void *b = a->bins[i].head;
+        while (b) {
+            void *next = *(void **)b;
+            np__mem_reuse(b, a->bins[i].size);
+            free(b);
+            np__count(&a->counters.cached_blocks, -1);
+            np__count(&a->counters.cached_bytes, -(long long)a->bins[i].size);
+            b = next;
+        }
+        a->bins[i].head = NULL;
+        a->bins[i].count = 0;
+    }
+}
+
+void *np__cache_take(size_t size)
+{
+    np_arena_t *a = np__arena();
+
+    for (size_t i = 0; i < NP_CACHE_BINS; i++) {
+        void *b = a->bins[i].head;
+        if (b && a->bins[i].size == size) {
+            np__mem_reuse(b, size);
+            a->bins[i].head = *(void **)b;
+            a->bins[i].count--;
+            np__count(&a->counters.cached_blocks, -1);
+            np__count(&a->counters.cached_bytes, -(long long)size);
+            return b;
+        }
+    }
+    return NULL;
+}
+
+/* Keep a free block if the thread's cache has room; false: caller frees it. */
+bool np__cache_put(void *block, size_t size)
+{
+    np_arena_t *a = np__arena();
+    long limit = np__option(NP_OPTION_THREAD_CACHE);
+    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed);
+
+    if (a->no_cache || held + (long long)size > limit)
+        return false;
+
+    size_t slot = NP_CACHE_BINS;
+    for (size_t i = 0; i < NP_CACHE_BINS; i++) {
+        if (a->bins[i].size == size && a->bins[i].count) {
+            slot = i;
+            break;
+        }
+        if (a->bins[i].count == 0 && slot == NP_CACHE_BINS)
+            slot = i;
+    }
+    if (slot == NP_CACHE_BINS)
+        return false;
+
+    a->bins[slot].size = size;
+    *(void **)block = a->bins[slot].head;
+    a->bins[slot].head = block;
+    a->bins[slot].count++;
+    np__mem_cached(block, size);
+    np__count(&a->counters.cached_blocks, 1);
+    np__count(&a->counters.cached_bytes, (long long)size);
+    return true;
+}
+
+/* ---- thread pool --------------------------------------------------------- */
+
+np_pool_t *np_thread_pool(void)
+{
+    np_arena_t *a = np__arena();
+
+    if (np_likely(a->pool != NULL))
+        return a->pool;
+    if (a->no_cache) {
+        errno = ENOMEM;                 /* no arena: nowhere to keep the pool */
+        return NULL;
+    }
+    a->pool = np__create(NULL, NP_F_THREAD_POOL);
+    return a->pool;
+}
+
+void np_thread_reset(void)
+{
+    np_arena_t *a = tls_arena;
+
+    if (a && a->pool)
+        np_reset(a->pool);
+}
+
+void np_thread_trim(void)
+{
+    np_arena_t *a = tls_arena;
+
+    if (a)
+        cache_release_all(a);
+}
+
+/* pthread key destructor: the thread is exiting. */
+static void arena_detach(void *arg)
+{
+    np_arena_t *a = arg;
+    np_pool_t *pool;
+
+    /* cleanups may still call npool, even np_thread_pool: loop until quiet */
+    while ((pool = a->pool) != NULL) {
+        a->pool = NULL;
+        np__pool_release(pool, false);
+    }
+    cache_release_all(a);
+    tls_arena = NULL;
+
+    pthread_mutex_lock(&np__registry_lock);
+    a->live = false;
+    a->next_parked = parked;
+    parked = a;
+    pthread_mutex_unlock(&np__registry_lock);
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+
+#define NP_SUM(field) \
+    atomic_fetch_add_explicit(&sum->field, atomic_load_explicit(&a->counters.field, memory_order_relaxed), \
+                              memory_order_relaxed)
+
+void np__arena_sum(np_counters_t *sum, np_arena_t *a)
+{
+    NP_SUM(pools);
+    NP_SUM(blocks);
+    NP_SUM(block_bytes);
+    NP_SUM(used_bytes);
+    NP_SUM(large_count);
+    NP_SUM(large_bytes);
+    NP_SUM(cached_blocks);
+    NP_SUM(cached_bytes);
+    NP_SUM(allocs);
+    NP_SUM(resets);
+}
+
+int np__arena_dump(FILE *out)
+{
+    unsigned n = 0;
+    np_arena_t *a;
+
+    pthread_mutex_lock(&np__registry_lock);
+    cds_list_for_each_entry(a, &np__arenas, node) {
+        np_counters_t c = { 0 };
+        np__arena_sum(&c, a);
+        fprintf(out, "  arena %-3u %-8s pools %-4lld blocks %-5lld (%lld B)  large %lld (%lld B)"
+                "  cache %lld blocks (%lld B)\n",
+                n++, a->no_cache ? "fallback" : a->live ? "live" : "parked",
+                (long long)c.pools, (long long)c.blocks, (long long)c.block_bytes,
+                (long long)c.large_count, (long long)c.large_bytes,
+                (long long)c.cached_blocks, (long long)c.cached_bytes);
+    }
+    pthread_mutex_unlock(&np__registry_lock);
+    return 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * Backends: where blocks and large allocations come from.  Pools with the
+ * default (libc) backend take their blocks through the calling thread's
+ * cache (arena.c); custom backends are called directly and never cached.
+ */
+#include "internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+static void *libc_alloc(size_t size, void *ctx)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void libc_free(void *ptr, void *ctx)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static void *libc_memalign(size_t alignment, size_t size, void *ctx)
+{
+    void *p;
+
+    (void)ctx;
+    return posix_memalign(&p, alignment, size) == 0 ? p : NULL;
+}
+
+const np_backend_t np__libc_backend = { libc_alloc, libc_free, libc_memalign, NULL };
+
+/* Sanitizers and valgrind treat a request above PTRDIFF_MAX as an error of its own. */
+bool np__size_ok(size_t size)
+{
+    return size <= (size_t)PTRDIFF_MAX;
+}
+
+void *np__backend_alloc(const np_pool_t *pool, size_t size)
+{
+    if (!np__size_ok(size))
+        return NULL;
+    return pool->backend.alloc(size, pool->backend.ctx);
+}
+
+void np__backend_free(const np_pool_t *pool, void *ptr)
+{
+    pool->backend.free(ptr, pool->backend.ctx);
+}
+
+/*
+ * size bytes aligned to align (a power of two >= sizeof(void *)); *base gets
+ * the pointer to free.  Backends without memalign are over-asked and the
+ * result aligned inside.
+ */
+void *np__backend_memalign(const np_pool_t *pool, size_t align, size_t size, void **base)
+{
+    const np_backend_t *be = &pool->backend;
+    size_t total;
+
+    if (!np__size_ok(size))
+        return NULL;
+    if (be->memalign) {
+        *base = be->memalign(align, size, be->ctx);
+        return *base;
+    }
+    if (__builtin_add_overflow(size, align - 1, &total) || !np__size_ok(total))
+        return NULL;
+    *base = be->alloc(total, be->ctx);
+    return *base ? np_align_ptr(*base, align) : NULL;
+}
+
+void *np__block_get(const np_pool_t *pool)
+{
+    void *block = NULL;
+
+    if (pool->flags & NP_F_DEFAULT_BACK)
+        block = np__cache_take(pool->block_size);
+    if (block == NULL)
+        block = np__backend_alloc(pool, pool->block_size);
+    return block;
+}
+
+void np__block_put(const np_pool_t *pool, void *block, bool to_cache)
+{
+    if (to_cache && (pool->flags & NP_F_DEFAULT_BACK) && np__cache_put(block, pool->block_size))
+        return;
+    np__mem_reuse(block, pool->block_size);
+    np__backend_free(pool, block);
+}

@@ -1,0 +1,190 @@
+/*
+ * npool internals shared between files.  Declarations are grouped under the
+ * file that defines them.  Nothing here is exported.
+ */
+#ifndef NPOOL_INTERNAL_H
+#define NPOOL_INTERNAL_H
+
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "npool.h"
+#include "urcu-wrap.h"
+#include "annotate.h"
+
+#define np_likely(x)   __builtin_expect(!!(x), 1)
+#define np_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define np_align_up(n, a)  (((n) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
+#define np_align_ptr(p, a) ((unsigned char *)np_align_up((uintptr_t)(p), (a)))
+
+/* A block that failed to satisfy this many small requests is skipped. */
+#define NP_BLOCK_MAX_FAILED 4
+/* How many entries of the large list are searched for a free slot. */
+#define NP_LARGE_REUSE_SCAN 4
+
+/* Pool flags beyond the public NP_SHARED. */
+#define NP_F_THREAD_POOL  0x100u  /* owned by an arena: never np_destroy'd */
+#define NP_F_DEBUG_PALLOC 0x200u  /* every allocation a backend allocation */
+#define NP_F_DEFAULT_BACK 0x400u  /* libc backend through the thread cache */
+#define NP_F_REGISTERED   0x800u  /* on the shared-pool registry */
+#define NP_F_CHECKED      0x1000u /* --enable-debug: concurrent-use detector */
+/* Flags that send a call through np__guard_enter/leave. */
+#define NP_F_GUARDED      (NP_SHARED | NP_F_CHECKED)
+
+typedef struct np_block_s np_block_t;
+typedef struct np_large_s np_large_t;
+typedef struct np_arena_s np_arena_t;
+
+/* Header of every block; in the first block it is the pool's `d`. */
+struct np_block_s {
+    unsigned char *last;        /* first free byte */
+    unsigned char *end;         /* one past the block */
+    np_block_t *next;
+    unsigned failed;            /* small requests this block could not serve */
+};
+
+/* A large allocation; the record itself is a small allocation of the pool. */
+struct np_large_s {
+    np_large_t *next;
+    void *ptr;                  /* what the caller got; NULL: free slot */
+    void *base;                 /* what the backend returned (ptr if aligned by it) */
+    size_t size;
+    bool small;                 /* a small request served here (debug palloc) */
+};
+
+struct np_pool_s {
+    np_block_t d;               /* the first block, holding this header */
+    np_block_t *current;        /* first block worth trying */
+    size_t max;                 /* largest small request */
+    size_t block_size;
+    unsigned flags;
+    unsigned nblocks;
+    np_large_t *large;
+    np_cleanup_t *cleanup;
+    /* accounting: plain fields, written under the pool's contract */
+    unsigned long long allocs, resets;
+    size_t frozen_used;         /* used bytes of the blocks before current */
+    size_t large_count, large_bytes;
+    size_t flushed_used;        /* what the global statistics hold for us */
+    unsigned long long flushed_allocs;
+    np_backend_t backend;
+    pthread_mutex_t mutex;      /* NP_SHARED */
+    struct cds_list_head node;  /* shared-pool registry (NP_F_REGISTERED) */
+    struct rcu_head rcu;        /* np_destroy_deferred */
+#ifdef NP_DEBUG
+    _Atomic(void *) in_use;     /* thread token of the current user */
+    unsigned in_use_depth;
+#endif
+#ifdef NP_ASAN
+    size_t redzone;             /* poisoned bytes after each small allocation */
+#endif
+};
+
+/* Global counters: signed so a pool destroyed by another thread than the one
+ * that made it can push one arena below zero; the sum is what counts. */
+typedef struct np_counters_s {
+    _Atomic long long pools, blocks, block_bytes, used_bytes;
+    _Atomic long long large_count, large_bytes, cached_blocks, cached_bytes;
+    _Atomic long long allocs, resets;
+} np_counters_t;
+
+static inline void np__count(_Atomic long long *c, long long delta)
+{
+    atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+}
+
+/* ---- pool.c -------------------------------------------------------------- */
+size_t np__pool_header_size(void);
+void  *np__alloc(np_pool_t *pool, size_t size, size_t align);
+void  *np__alloc_record(np_pool_t *pool, size_t size);
+void   np__pool_flush(np_pool_t *pool, np_counters_t *c);
+size_t np__pool_used(const np_pool_t *pool);
+void   np__pool_release(np_pool_t *pool, bool to_cache); /* the body of np_destroy */
+void   np__reset(np_pool_t *pool);
+np_pool_t *np__create(const np_config_t *config, unsigned extra_flags);
+
+/* ---- cleanup.c ----------------------------------------------------------- */
+void np__cleanup_run_all(np_pool_t *pool);
+
+/* ---- backend.c ----------------------------------------------------------- */
+extern const np_backend_t np__libc_backend;
+bool  np__size_ok(size_t size);                 /* <= PTRDIFF_MAX */
+void *np__backend_alloc(const np_pool_t *pool, size_t size);
+void  np__backend_free(const np_pool_t *pool, void *ptr);
+void *np__backend_memalign(const np_pool_t *pool, size_t align, size_t size, void **base);
+void *np__block_get(const np_pool_t *pool);     /* a block of pool->block_size */
+void  np__block_put(const np_pool_t *pool, void *block, bool to_cache);
+
+/* ---- arena.c ------------------------------------------------------------- */
+struct np_arena_s {
+    np_pool_t *pool;            /* the thread pool, or NULL */
+    np_counters_t counters;
+    struct {
+        size_t size;
+        void *head;             /* free blocks linked through their first word */
+        size_t count;
+    } bins[4];
+    size_t cache_limit;
+    bool live;                  /* a thread owns it; false: parked for reuse */
+    bool no_cache;              /* the fallback arena, shared by many threads */
+    struct cds_list_head node;  /* registry: every arena ever made */
+    np_arena_t *next_parked;
+};
+np_arena_t    *np__arena(void);                 /* never NULL */
+np_counters_t *np__counters(void);
+void *np__cache_take(size_t size);
+bool  np__cache_put(void *block, size_t size);
+void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
+int   np__arena_dump(FILE *out);
+
+/* ---- shared.c ------------------------------------------------------------ */
+int  np__shared_init(np_pool_t *pool);
+void np__shared_fini(np_pool_t *pool);
+void np__guard_enter(np_pool_t *pool);
+void np__guard_leave(np_pool_t *pool);
+int  np__shared_dump(FILE *out);
+
+/* Run `expr` (whose value is stored in `res`) under the pool's guard. */
+#define NP_GUARDED(pool, res, expr)                                    \
+    do {                                                               \
+        if (np_likely(!((pool)->flags & NP_F_GUARDED))) {              \
+            res = (expr);                                              \
+        } else {                                                       \
+            np__guard_enter(pool);                                     \
+            res = (expr);                                              \
+            np__guard_leave(pool);                                     \
+        }                                                              \
+    } while (0)
+
+#define NP_GUARDED_VOID(pool, stmt)                                    \
+    do {                                                               \
+        if (np_likely(!((pool)->flags & NP_F_GUARDED))) {              \
+            stmt;                                                      \
+        } else {                                                       \
+            np__guard_enter(pool);                                     \
+            stmt;                                                      \
+            np__guard_leave(pool);                                     \
+        }                                                              \
+    } while (0)
+
+/* ---- rcu.c --------------------------------------------------------------- */
+extern pthread_mutex_t np__registry_lock;
+extern struct cds_list_head np__arenas;         /* np_arena_t.node */
+extern struct cds_list_head np__shared_pools;   /* np_pool_t.node */
+void np__registry_add_pool(np_pool_t *pool);
+void np__registry_del_pool(np_pool_t *pool);    /* waits for a grace period */
+void np__registry_add_arena(np_arena_t *arena);
+void np__read_lock(void);
+void np__read_unlock(void);
+
+/* ---- options.c ----------------------------------------------------------- */
+long np__option(np_option_t option);
+
+#endif /* NPOOL_INTERNAL_H */

@@ -1,0 +1,80 @@
+/*
+ * Options: a table of values read once from the environment, changed with
+ * np_option_set.  Sizes accept a k, m or g suffix (NPOOL_THREAD_CACHE=4m).
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    const char *env;
+    long initial;
+} np_option_desc_t;
+
+static const np_option_desc_t option_desc[NP_OPTION_COUNT] = {
+    [NP_OPTION_THREAD_CACHE] = { "NPOOL_THREAD_CACHE", 1024L * 1024 },
+    [NP_OPTION_DEBUG_PALLOC] = { "NPOOL_DEBUG_PALLOC", 0 },
+    [NP_OPTION_REDZONE]      = { "NPOOL_REDZONE", 16 },
+};
+
+static _Atomic long option_value[NP_OPTION_COUNT];
+static pthread_once_t option_once = PTHREAD_ONCE_INIT;
+
+/* A non-negative number with an optional k/m/g suffix, or -1. */
+static long parse_size(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    long mult = 1;
+
+    if (end == s || v < 0)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1L << 10; end++; break;
+    case 'm': case 'M': mult = 1L << 20; end++; break;
+    case 'g': case 'G': mult = 1L << 30; end++; break;
+    default: break;
+    }
+    if (*end != '\0' || v > __LONG_MAX__ / mult)
+        return -1;
+    return v * mult;
+}
+
+static void options_init(void)
+{
+    for (int i = 0; i < NP_OPTION_COUNT; i++) {
+        const char *s = getenv(option_desc[i].env);
+        long v = s ? parse_size(s) : -1;
+        atomic_store_explicit(&option_value[i], v >= 0 ? v : option_desc[i].initial,
+                              memory_order_relaxed);
+    }
+}
+
+long np__option(np_option_t option)
+{
+    pthread_once(&option_once, options_init);
+    return atomic_load_explicit(&option_value[option], memory_order_relaxed);
+}
+
+long np_option_get(np_option_t option)
+{
+    if ((unsigned)option >= NP_OPTION_COUNT) {
+        errno = EINVAL;
+        return -1;
+    }
+    return np__option(option);
+}
+
+int np_option_set(np_option_t option, long value)
+{
+    if ((unsigned)option >= NP_OPTION_COUNT || value < 0)
+        return -EINVAL;
+    pthread_once(&option_once, options_init);
+    atomic_store_explicit(&option_value[option], value, memory_order_relaxed);
+    return 0;
+}
+
+const char *np_version(void)
+{
+    return NP_VERSION;
+}

@@ -1,0 +1,488 @@
+/*
+ * The nginx pool algorithm (ngx_palloc.c): bump allocation from a chain of
+ * fixed-size blocks, large allocations on a list, everything released at
+ * once.  Single-threaded: the guard (shared.c) wraps the public calls of
+ * shared pools and of debug builds; the fast path takes no lock and no TLS.
+ */
+#include "internal.h"
+
+#include <assert.h>
+#include <string.h>
+#include <unistd.h>
+
+static_assert(NP_ALIGNMENT >= _Alignof(max_align_t), "NP_ALIGNMENT below max_align_t");
+static_assert((NP_ALIGNMENT & (NP_ALIGNMENT - 1)) == 0, "NP_ALIGNMENT not a power of two");
+
+#define NP_POOL_HDR  np_align_up(sizeof(np_pool_t), NP_ALIGNMENT)
+#define NP_BLOCK_HDR np_align_up(sizeof(np_block_t), NP_ALIGNMENT)
+
+static_assert(NP_POOL_HDR + 16 * NP_ALIGNMENT <= NP_MIN_POOL_SIZE,
+              "NP_MIN_POOL_SIZE leaves no room after the pool header");
+
+size_t np__pool_header_size(void)
+{
+    return NP_POOL_HDR;
+}
+
+static inline unsigned char *block_start(const np_pool_t *pool, const np_block_t *b)
+{
+    return np_align_ptr((unsigned char *)b + (b == &pool->d ? NP_POOL_HDR : NP_BLOCK_HDR),
+                        NP_ALIGNMENT);
+}
+
+/* Block ends are aligned down so that an aligned `last` never passes `end`. */
+static inline unsigned char *block_end(void *mem, size_t size)
+{
+    return (unsigned char *)((uintptr_t)((unsigned char *)mem + size) & ~(uintptr_t)(NP_ALIGNMENT - 1));
+}
+
+size_t np__pool_used(const np_pool_t *pool)
+{
+    size_t used = pool->frozen_used;
+
+    for (const np_block_t *b = pool->current; b; b = b->next)
+        used += (size_t)(b->last - block_start(pool, b));
+    return used;
+}
+
+/* Bring the global counters up to date with this pool's allocations. */
+void np__pool_flush(np_pool_t *pool, np_counters_t *c)
+{
+    size_t used = np__pool_used(pool);
+
+    np__count(&c->used_bytes, (long long)used - (long long)pool->flushed_used);
+    np__count(&c->allocs, (long long)(pool->allocs - pool->flushed_allocs));
+    pool->flushed_used = used;
+    pool->flushed_allocs = pool->allocs;
+}
+
+/*
+ * The small path ran out of room: append a new block, serve the request from
+ * it, and count a failure on every block from current onward.  Blocks that
+ * failed more than NP_BLOCK_MAX_FAILED times are skipped from then on
+ * (current moves past them; they form a prefix, since older blocks have
+ * failed at least as often as newer ones).
+ */
+static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align)
+{
+    unsigned char *mem = np__block_get(pool);
+
+    if (mem == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    np_block_t *nb = (np_block_t *)mem;
+    nb->end = block_end(mem, pool->block_size);
+    nb->next = NULL;
+    nb->failed = 0;
+
+    unsigned char *m = np_align_ptr(block_start(pool, nb), align);
+    if ((size_t)(nb->end - m) < need) {
+        /* a backend that returned under-aligned memory: cannot happen with max clamped */
+        np__block_put(pool, mem, true);
+        errno = ENOMEM;
+        return NULL;
+    }
+    nb->last = m + need;
+    np__mem_block(pool, block_start(pool, nb), (size_t)(nb->end - block_start(pool, nb)));
+    np__mem_alloc(pool, m, size);
+
+    np_block_t *b = pool->current;
+    while (b->next)
+        b = b->next;
+    b->next = nb;
+
+    for (b = pool->current; b != nb; b = b->next) {
+        if (++b->failed > NP_BLOCK_MAX_FAILED && b == pool->current) {
+            pool->frozen_used += (size_t)(b->last - block_start(pool, b));
+            pool->current = b->next;
+        }
+    }
+
+    pool->nblocks++;
+    pool->allocs++;
+    np_counters_t *c = np__counters();
+    np__count(&c->blocks, 1);
+    np__count(&c->block_bytes, (long long)pool->block_size);
+    np__pool_flush(pool, c);
+    return m;
+}
+
+/* The small path; align is 1 (np_nalloc) or a power of two. */
+static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align)
+{
+    size_t need = size + NP_REDZONE_OF(pool);
+    np_block_t *b = pool->current;
+
+    do {
+        unsigned char *m = np_align_ptr(b->last, align);
+        if ((size_t)(b->end - m) >= need) {
+            b->last = m + need;
+            pool->allocs++;
+            np__mem_alloc(pool, m, size);
+            return m;
+        }
+        b = b->next;
+    } while (b);
+
+    return alloc_block(pool, size, need, align);
+}
+
+/* Bookkeeping records (large list, cleanups): not counted as allocations. */
+void *np__alloc_record(np_pool_t *pool, size_t size)
+{
+    void *p = alloc_small(pool, size, NP_ALIGNMENT);
+
+    if (p)
+        pool->allocs--;
+    return p;
+}
+
+/* A free record among the first few of the large list (as nginx does). */
+static np_large_t *free_slot(np_pool_t *pool)
+{
+    unsigned n = 0;
+
+    for (np_large_t *l = pool->large; l && n < NP_LARGE_REUSE_SCAN; l = l->next, n++) {
+        if (l->ptr == NULL)
+            return l;
+    }
+    return NULL;
+}
+
+/* A separate backend allocation, recorded on the large list. */
+static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
+{
+    void *base, *p;
+
+    if (!np__size_ok(size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= NP_ALIGNMENT)
+        p = base = np__backend_alloc(pool, size ? size : 1);
+    else
+        p = np__backend_memalign(pool, align, size ? size : 1, &base);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    np_large_t *l = free_slot(pool);
+    if (l == NULL) {
+        l = np__alloc_record(pool, sizeof(*l));
+        if (l == NULL) {
+            np__backend_free(pool, base);
+            errno = ENOMEM;
+            return NULL;
+        }
+        l->next = pool->large;
+        pool->large = l;
+    }
+    l->ptr = p;
+    l->base = base;
+    l->size = size;
+    l->small = small;
+
+    pool->allocs++;
+    pool->large_count++;
+    pool->large_bytes += size;
+    np_counters_t *c = np__counters();
+    np__count(&c->large_count, 1);
+    np__count(&c->large_bytes, (long long)size);
+    np__pool_flush(pool, c);
+    return p;
+}
+
+static void free_large_entry(np_pool_t *pool, np_large_t *l, np_counters_t *c)
+{
+    np__backend_free(pool, l->base);
+    pool->large_count--;
+    pool->large_bytes -= l->size;
+    np__count(&c->large_count, -1);
+    np__count(&c->large_bytes, -(long long)l->size);
+    l->ptr = NULL;
+}
+
+static void free_all_large(np_pool_t *pool)
+{
+    np_counters_t *c = np__counters();
+
+    for (np_large_t *l = pool->large; l; l = l->next) {
+        if (l->ptr)
+            free_large_entry(pool, l, c);
+    }
+    pool->large = NULL;
+}
+
+void *np__alloc(np_pool_t *pool, size_t size, size_t align)
+{
+    if (np_unlikely(pool->flags & NP_F_DEBUG_PALLOC))
+        return alloc_large(pool, size, align, true);
+    if (np_likely(size <= pool->max))
+        return alloc_small(pool, size, align);
+    return alloc_large(pool, size, NP_ALIGNMENT, false);
+}
+
+/* ---- creation and release ------------------------------------------------ */
+
+static size_t default_max(size_t space)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t limit = page > 0 ? (size_t)page - 1 : 4095;
+
+    return space < limit ? space : limit;
+}
+
+np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
+{
+    static const np_config_t defaults;
+    if (config == NULL)
+        config = &defaults;
+
+    size_t size = config->block_size ? config->block_size : NP_DEFAULT_POOL_SIZE;
+    const np_backend_t *be = config->backend;
+    if ((config->flags & ~(unsigned)NP_SHARED) != 0 ||
+        (be && (be->alloc == NULL || be->free == NULL))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size < NP_MIN_POOL_SIZE) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!np__size_ok(size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    /* A pool on the stack describes the backend to np__block_get. */
+    np_pool_t proto = {
+        .block_size = size,
+        .flags = config->flags | extra_flags | (be ? 0 : NP_F_DEFAULT_BACK),
+        .backend = be ? *be : np__libc_backend,
+    };
+    unsigned char *mem = np__block_get(&proto);
+    if (mem == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    np_pool_t *pool = (np_pool_t *)mem;
+    *pool = proto;
+    pool->d.last = block_start(pool, &pool->d);
+    pool->d.end = block_end(mem, size);
+    pool->current = &pool->d;
+    pool->nblocks = 1;
+#ifdef NP_ASAN
+    pool->redzone = (size_t)np__option(NP_OPTION_REDZONE);
+#endif
+#ifdef NP_DEBUG
+    pool->flags |= NP_F_CHECKED;
+#endif
+    if (np__option(NP_OPTION_DEBUG_PALLOC) > 0)
+        pool->flags |= NP_F_DEBUG_PALLOC;
+
+    size_t space = (size_t)(pool->d.end - pool->d.last) - NP_REDZONE_OF(pool);
+    size_t max = config->max_small ? config->max_small : default_max(space);
+    pool->max = max < space ? max : space;
+
+    if ((pool->flags & NP_SHARED) && np__shared_init(pool) != 0) {
+        np__block_put(pool, mem, true);
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    np__mem_pool_new(pool);
+    np__mem_block(pool, pool->d.last, (size_t)(pool->d.end - pool->d.last));
+
+    np_counters_t *c = np__counters();
+    np__count(&c->pools, 1);
+    np__count(&c->blocks, 1);
+    np__count(&c->block_bytes, (long long)size);
+    return pool;
+}
+
+/* Rewind every block to empty; the blocks stay with the pool. */
+static void rewind_blocks(np_pool_t *pool)
+{
+    for (np_block_t *b = &pool->d; b; b = b->next) {
+        unsigned char *start = block_start(pool, b);
+        np__mem_release(pool, start, (size_t)(b->end - start));
+        b->last = start;
+        b->failed = 0;
+    }
+    pool->current = &pool->d;
+    pool->frozen_used = 0;
+}
+
+void np__reset(np_pool_t *pool)
+{
+    np__cleanup_run_all(pool);
+    free_all_large(pool);
+    np__mem_pool_trim(pool);
+    rewind_blocks(pool);
+    pool->resets++;
+
+    np_counters_t *c = np__counters();
+    np__count(&c->resets, 1);
+    np__pool_flush(pool, c);
+}
+
+/*
+ * Everything np_destroy does once the pool is off every registry.  to_cache:
+ * blocks of a default-backend pool may go to this thread's cache (not from
+ * liburcu's callback thread, whose cache nobody would reuse).
+ */
+void np__pool_release(np_pool_t *pool, bool to_cache)
+{
+    np__cleanup_run_all(pool);
+    free_all_large(pool);
+
+    np_counters_t *c = np__counters();
+    np__pool_flush(pool, c);
+    np__count(&c->used_bytes, -(long long)pool->flushed_used);
+    np__count(&c->pools, -1);
+    np__count(&c->blocks, -(long long)pool->nblocks);
+    np__count(&c->block_bytes, -(long long)pool->nblocks * (long long)pool->block_size);
+
+    np__mem_pool_gone(pool);
+    if (pool->flags & NP_SHARED)
+        np__shared_fini(pool);
+
+    np_block_t *next;
+    for (np_block_t *b = pool->d.next; b; b = next) {
+        next = b->next;
+        np__block_put(pool, b, to_cache);
+    }
+    /* the pool header lives in the first block: release it last, from a copy */
+    np_pool_t desc = *pool;
+    np__block_put(&desc, pool, to_cache);
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+#define NP_CHECK_POOL(pool, ret)                                        \
+    do {                                                                \
+        if (np_unlikely((pool) == NULL)) {                              \
+            errno = EINVAL;                                             \
+            return ret;                                                 \
+        }                                                               \
+    } while (0)
+
+np_pool_t *np_create(size_t size)
+{
+    np_config_t config = { .block_size = size };
+    return np__create(&config, 0);
+}
+
+np_pool_t *np_create_shared(size_t size)
+{
+    np_config_t config = { .block_size = size, .flags = NP_SHARED };
+    return np__create(&config, 0);
+}
+
+np_pool_t *np_create_ex(const np_config_t *config)
+{
+    return np__create(config, 0);
+}
+
+void np_destroy(np_pool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    if (pool->flags & NP_F_THREAD_POOL) {
+        errno = EINVAL;
+        return;
+    }
+    if (pool->flags & NP_F_REGISTERED)
+        np__registry_del_pool(pool);
+    np__pool_release(pool, true);
+}
+
+void np_reset(np_pool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    NP_GUARDED_VOID(pool, np__reset(pool));
+}
+
+void *np_alloc(np_pool_t *pool, size_t size)
+{
+    void *p;
+
+    NP_CHECK_POOL(pool, NULL);
+    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size <= pool->max))
+        return alloc_small(pool, size, NP_ALIGNMENT);
+    NP_GUARDED(pool, p, np__alloc(pool, size, NP_ALIGNMENT));
+    return p;
+}
+
+void *np_nalloc(np_pool_t *pool, size_t size)
+{
+    void *p;
+
+    NP_CHECK_POOL(pool, NULL);
+    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size <= pool->max))
+        return alloc_small(pool, size, 1);
+    NP_GUARDED(pool, p, np__alloc(pool, size, 1));
+    return p;
+}
+
+void *np_calloc(np_pool_t *pool, size_t size)
+{
+    void *p = np_alloc(pool, size);
+
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void *np_alloc_array(np_pool_t *pool, size_t n, size_t size)
+{
+    size_t total;
+
+    NP_CHECK_POOL(pool, NULL);
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return np_alloc(pool, total);
+}
+
+void *np_memalign(np_pool_t *pool, size_t size, size_t alignment)
+{
+    void *p;
+
+    NP_CHECK_POOL(pool, NULL);
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (alignment < sizeof(void *))
+        alignment = sizeof(void *);
+    NP_GUARDED(pool, p, alloc_large(pool, size, alignment, false));
+    return p;
+}
+
+static int free_large(np_pool_t *pool, void *ptr)
+{
+    for (np_large_t *l = pool->large; l; l = l->next) {
+        if (l->ptr == ptr && !l->small) {
+            free_large_entry(pool, l, np__counters());
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+int np_free(np_pool_t *pool, void *ptr)
+{
+    int rc;
+
+    if (pool == NULL || ptr == NULL)
+        return -EINVAL;
+    NP_GUARDED(pool, rc, free_large(pool, ptr));
+    return rc;
+}

@@ -1,0 +1,164 @@
+/*
+ * liburcu (urcu-bp): the registry of arenas and shared pools, read-side
+ * sections, deferred destruction, fork handling and process exit.
+ *
+ * Registry: two RCU lists guarded for writers by np__registry_lock.  Arenas
+ * are only ever added (arena.c parks and reuses them); shared pools are
+ * removed when destroyed, and their memory is released only after a grace
+ * period, so np_global_stats walks both lists inside a read section without
+ * taking any lock.
+ */
+#include "internal.h"
+
+pthread_mutex_t np__registry_lock = PTHREAD_MUTEX_INITIALIZER;
+CDS_LIST_HEAD(np__arenas);
+CDS_LIST_HEAD(np__shared_pools);
+
+/* TSan: the happens-before edges of grace periods and barriers (see urcu-wrap.h). */
+static char gp_token, barrier_token;
+
+void np__read_lock(void)
+{
+    urcu_bp_read_lock();
+}
+
+void np__read_unlock(void)
+{
+    np__tsan_release(&gp_token);
+    urcu_bp_read_unlock();
+}
+
+static void synchronize(void)
+{
+    urcu_bp_synchronize_rcu();
+    np__tsan_acquire(&gp_token);
+}
+
+void np__registry_add_arena(np_arena_t *arena)
+{
+    pthread_mutex_lock(&np__registry_lock);
+    cds_list_add_tail_rcu(&arena->node, &np__arenas);
+    pthread_mutex_unlock(&np__registry_lock);
+}
+
+void np__registry_add_pool(np_pool_t *pool)
+{
+    pthread_mutex_lock(&np__registry_lock);
+    cds_list_add_tail_rcu(&pool->node, &np__shared_pools);
+    pool->flags |= NP_F_REGISTERED;
+    pthread_mutex_unlock(&np__registry_lock);
+}
+
+static void registry_unlink(np_pool_t *pool)
+{
+    pthread_mutex_lock(&np__registry_lock);
+    cds_list_del_rcu(&pool->node);
+    pool->flags &= ~NP_F_REGISTERED;
+    pthread_mutex_unlock(&np__registry_lock);
+}
+
+/* Take a shared pool off the registry; return once no reader can see it. */
+void np__registry_del_pool(np_pool_t *pool)
+{
+    registry_unlink(pool);
+    synchronize();
+}
+
+/* ---- public read side ---------------------------------------------------- */
+
+void np_rcu_read_lock(void)
+{
+    np__read_lock();
+}
+
+void np_rcu_read_unlock(void)
+{
+    np__read_unlock();
+}
+
+/* ---- deferred destruction ------------------------------------------------ */
+
+static void deferred_destroy(struct rcu_head *head)
+{
+    np_pool_t *pool = caa_container_of(head, np_pool_t, rcu);
+
+    np__tsan_acquire(pool);
+    np__tsan_acquire(&gp_token);
+    /* liburcu's thread keeps no cache worth filling: blocks go to the backend */
+    np__pool_release(pool, false);
+    np__tsan_release(&barrier_token);
+}
+
+void np_destroy_deferred(np_pool_t *pool)
+{
+    if (pool == NULL)
+        return;
+    if (pool->flags & NP_F_THREAD_POOL) {
+        errno = EINVAL;
+        return;
+    }
+    /* unlinked now: the grace period call_rcu waits for covers registry readers */
+    if (pool->flags & NP_F_REGISTERED)
+        registry_unlink(pool);
+    np__tsan_release(pool);
+    urcu_bp_call_rcu(&pool->rcu, deferred_destroy);
+}
+
+void np_rcu_barrier(void)
+{
+    urcu_bp_barrier();
+    np__tsan_acquire(&barrier_token);
+}
+
+/* ---- fork and exit -------------------------------------------------------- */
+
+/*
+ * A forked child must find every lock free and liburcu's call_rcu worker
+ * usable.  The call_rcu workers are paused first (they may be destroying
+ * pools, which takes the registry lock), then npool's own locks are taken in
+ * their order (registry, shared pools), then liburcu's.
+ */
+static void prefork(void)
+{
+    np_pool_t *pool;
+
+    urcu_bp_call_rcu_before_fork();
+    pthread_mutex_lock(&np__registry_lock);
+    cds_list_for_each_entry(pool, &np__shared_pools, node)
+        pthread_mutex_lock(&pool->mutex);
+    urcu_bp_before_fork();
+}
+
+static void unlock_all(void)
+{
+    np_pool_t *pool;
+
+    cds_list_for_each_entry(pool, &np__shared_pools, node)
+        pthread_mutex_unlock(&pool->mutex);
+    pthread_mutex_unlock(&np__registry_lock);
+}
+
+static void postfork_parent(void)
+{
+    urcu_bp_after_fork_parent();
+    unlock_all();
+    urcu_bp_call_rcu_after_fork_parent();
+}
+
+static void postfork_child(void)
+{
+    urcu_bp_after_fork_child();
+    unlock_all();
+    urcu_bp_call_rcu_after_fork_child();
+}
+
+__attribute__((constructor)) static void np__init(void)
+{
+    pthread_atfork(prefork, postfork_parent, postfork_child);
+}
+
+/* Queued deferred destroys run before the process goes. */
+__attribute__((destructor)) static void np__fini(void)
+{
+    urcu_bp_barrier();
+}

@@ -1,0 +1,136 @@
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool tb_track(test_backend_t *tb, void *p)
+{
+    for (size_t i = 0; i < sizeof(tb->ptrs) / sizeof(tb->ptrs[0]); i++) {
+        if (tb->ptrs[i] == NULL) {
+            tb->ptrs[i] = p;
+            tb->live++;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool tb_should_fail(test_backend_t *tb)
+{
+    tb->calls++;
+    if (tb->fail_at && tb->calls == tb->fail_at) {
+        tb->failures++;
+        return true;
+    }
+    return false;
+}
+
+static void *tb_alloc(size_t size, void *ctx)
+{
+    test_backend_t *tb = ctx;
+    if (tb_should_fail(tb))
+        return NULL;
+    void *p = malloc(size);
+    if (p && !tb_track(tb, p)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void *tb_memalign(size_t align, size_t size, void *ctx)
+{
+    test_backend_t *tb = ctx;
+    void *p;
+    if (tb_should_fail(tb))
+        return NULL;
+    if (posix_memalign(&p, align, size) != 0)
+        return NULL;
+    if (!tb_track(tb, p)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void tb_free(void *ptr, void *ctx)
+{
+    test_backend_t *tb = ctx;
+    for (size_t i = 0; i < sizeof(tb->ptrs) / sizeof(tb->ptrs[0]); i++) {
+        if (tb->ptrs[i] == ptr) {
+            tb->ptrs[i] = NULL;
+            tb->live--;
+            tb->frees++;
+            free(ptr);
+            return;
+        }
+    }
+    tb->bad_frees++;
+}
+
+void test_backend_init(test_backend_t *tb, np_backend_t *be)
+{
+    memset(tb, 0, sizeof(*tb));
+    be->alloc = tb_alloc;
+    be->free = tb_free;
+    be->memalign = tb_memalign;
+    be->ctx = tb;
+}
+
+uint64_t test_rand(uint64_t *s)
+{
+    /* xorshift64* */
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+void fill_pattern(void *p, size_t n, uint64_t seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)((seed * 31 + i * 7) ^ (seed >> 8));
+}
+
+bool check_pattern(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != (unsigned char)((seed * 31 + i * 7) ^ (seed >> 8)))
+            return false;
+    }
+    return true;
+}
+
+bool test_under_sanitizer(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
+size_t test_redzone(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return (size_t)np_option_get(NP_OPTION_REDZONE);
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return (size_t)np_option_get(NP_OPTION_REDZONE);
+#else
+    return 0;
+#endif
+#else
+    return 0;
+#endif
+}

@@ -1,0 +1,32 @@
+#ifndef NPOOL_TEST_HELPERS_H
+#define NPOOL_TEST_HELPERS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "npool.h"
+
+/* A backend that counts, remembers every live pointer, and fails on demand. */
+typedef struct {
+    size_t calls;          /* alloc + memalign calls */
+    size_t fail_at;        /* fail the fail_at-th call (1-based); 0: never */
+    size_t failures;       /* calls made to fail */
+    size_t live;           /* allocations not yet freed */
+    size_t frees;
+    size_t bad_frees;      /* frees of pointers this backend never gave out */
+    void *ptrs[8192];
+} test_backend_t;
+
+void test_backend_init(test_backend_t *tb, np_backend_t *be);
+
+/* Fill and verify a pattern derived from (seed, index). */
+void fill_pattern(void *p, size_t n, uint64_t seed);
+bool check_pattern(const void *p, size_t n, uint64_t seed);
+
+uint64_t test_rand(uint64_t *state);
+
+/* Whether this build runs under a sanitizer (malloc interposition impossible). */
+bool test_under_sanitizer(void);
+
+/* Bytes of redzone npool puts after each small allocation in this build (ASan). */
+size_t test_redzone(void);
+#endif

@@ -1,0 +1,199 @@
+/*
+ * Cleanups: newest first, on destroy and on reset, each once; file cleanups.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "suites.h"
+
+static int order[16];
+static int norder;
+
+static void record(void *data)
+{
+    order[norder++] = *(int *)data;
+}
+
+static void add_recorder(np_pool_t *pool, int id)
+{
+    np_cleanup_t *c = np_cleanup_add(pool, sizeof(int));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(c->data);
+    ck_assert_ptr_null(c->handler);
+    *(int *)c->data = id;
+    c->handler = record;
+}
+
+START_TEST(test_cleanups_run_newest_first_on_destroy)
+{
+    norder = 0;
+    np_pool_t *pool = np_create(0);
+    for (int i = 1; i <= 3; i++)
+        add_recorder(pool, i);
+    np_destroy(pool);
+    ck_assert_int_eq(norder, 3);
+    ck_assert_int_eq(order[0], 3);
+    ck_assert_int_eq(order[1], 2);
+    ck_assert_int_eq(order[2], 1);
+}
+END_TEST
+
+START_TEST(test_cleanups_run_newest_first_on_reset_and_only_once)
+{
+    norder = 0;
+    np_pool_t *pool = np_create(0);
+    add_recorder(pool, 1);
+    add_recorder(pool, 2);
+    np_reset(pool);
+    ck_assert_int_eq(norder, 2);
+    ck_assert_int_eq(order[0], 2);
+    ck_assert_int_eq(order[1], 1);
+    add_recorder(pool, 5);
+    np_reset(pool);
+    np_destroy(pool);
+    ck_assert_int_eq(norder, 3);
+    ck_assert_int_eq(order[2], 5);
+}
+END_TEST
+
+START_TEST(test_cleanup_without_data_and_without_handler)
+{
+    np_pool_t *pool = np_create(0);
+    np_cleanup_t *c = np_cleanup_add(pool, 0);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(c->data);
+    np_destroy(pool);                                   /* a NULL handler is skipped */
+}
+END_TEST
+
+static np_pool_t *nested_pool;
+
+static void add_during_cleanup(void *data)
+{
+    (void)data;
+    np_cleanup_t *c = np_cleanup_add(nested_pool, sizeof(int));
+    *(int *)c->data = 9;
+    c->handler = record;
+}
+
+START_TEST(test_cleanup_added_by_a_cleanup_still_runs)
+{
+    norder = 0;
+    nested_pool = np_create(0);
+    np_cleanup_t *c = np_cleanup_add(nested_pool, 0);
+    c->handler = add_during_cleanup;
+    np_destroy(nested_pool);
+    ck_assert_int_eq(norder, 1);
+    ck_assert_int_eq(order[0], 9);
+}
+END_TEST
+
+static int open_temp(char *name)
+{
+    strcpy(name, "/tmp/npool-test-XXXXXX");
+    int fd = mkstemp(name);
+    ck_assert_int_ge(fd, 0);
+    return fd;
+}
+
+static np_cleanup_file_t *add_file_cleanup(np_pool_t *pool, int fd, const char *name, np_cleanup_pt h)
+{
+    np_cleanup_t *c = np_cleanup_add(pool, sizeof(np_cleanup_file_t));
+    ck_assert_ptr_nonnull(c);
+    np_cleanup_file_t *cf = c->data;
+    cf->fd = fd;
+    cf->name = name;
+    c->handler = h;
+    return cf;
+}
+
+static int fd_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+START_TEST(test_file_cleanup_closes_on_destroy)
+{
+    char name[64];
+    int fd = open_temp(name);
+    np_pool_t *pool = np_create(0);
+    add_file_cleanup(pool, fd, NULL, np_cleanup_file);
+    ck_assert(fd_open(fd));
+    np_destroy(pool);
+    ck_assert(!fd_open(fd));
+    ck_assert_int_eq(access(name, F_OK), 0);            /* closed, not deleted */
+    unlink(name);
+}
+END_TEST
+
+START_TEST(test_delete_file_unlinks_and_closes_on_destroy)
+{
+    char name[64];
+    int fd = open_temp(name);
+    np_pool_t *pool = np_create(0);
+    add_file_cleanup(pool, fd, np_strdup(pool, name), np_delete_file);
+    np_destroy(pool);
+    ck_assert(!fd_open(fd));
+    ck_assert_int_ne(access(name, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_run_file_runs_once_and_disarms)
+{
+    char name[64];
+    int fd = open_temp(name);
+    np_pool_t *pool = np_create(0);
+    add_file_cleanup(pool, fd, name, np_delete_file);
+    ck_assert_int_eq(np_cleanup_run_file(pool, fd), 0);
+    ck_assert(!fd_open(fd));
+    ck_assert_int_ne(access(name, F_OK), 0);
+
+    /* the next open likely reuses the number: a second close would hit it */
+    char other[64];
+    int fd2 = open_temp(other);
+    ck_assert_int_eq(np_cleanup_run_file(pool, fd), -ENOENT);
+    np_destroy(pool);
+    ck_assert(fd_open(fd2));
+    ck_assert_int_eq(access(other, F_OK), 0);
+    close(fd2);
+    unlink(other);
+}
+END_TEST
+
+START_TEST(test_run_file_picks_the_matching_fd)
+{
+    char n1[64], n2[64];
+    int fd1 = open_temp(n1), fd2 = open_temp(n2);
+    np_pool_t *pool = np_create(0);
+    add_file_cleanup(pool, fd1, n1, np_cleanup_file);
+    add_file_cleanup(pool, fd2, n2, np_cleanup_file);
+    ck_assert_int_eq(np_cleanup_run_file(pool, fd1), 0);
+    ck_assert(!fd_open(fd1));
+    ck_assert(fd_open(fd2));
+    np_destroy(pool);
+    ck_assert(!fd_open(fd2));
+    unlink(n1);
+    unlink(n2);
+}
+END_TEST
+
+Suite *suite_cleanup(void)
+{
+    Suite *s = suite_create("cleanup");
+    TCase *tc = tcase_create("handlers");
+    tcase_add_test(tc, test_cleanups_run_newest_first_on_destroy);
+    tcase_add_test(tc, test_cleanups_run_newest_first_on_reset_and_only_once);
+    tcase_add_test(tc, test_cleanup_without_data_and_without_handler);
+    tcase_add_test(tc, test_cleanup_added_by_a_cleanup_still_runs);
+    tcase_add_test(tc, test_file_cleanup_closes_on_destroy);
+    tcase_add_test(tc, test_delete_file_unlinks_and_closes_on_destroy);
+    tcase_add_test(tc, test_run_file_runs_once_and_disarms);
+    tcase_add_test(tc, test_run_file_picks_the_matching_fd);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,275 @@
+/*
+ * The algorithm: blocks, growth, skipping failed blocks, reset, large list.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "suites.h"
+
+static np_stats_t stats_of(np_pool_t *pool)
+{
+    np_stats_t s;
+    ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    return s;
+}
+
+/* The largest np_nalloc that a fresh pool serves from its first block. */
+static size_t first_block_space(size_t block_size)
+{
+    size_t lo = 0, hi = block_size;
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+        np_pool_t *pool = np_create(block_size);
+        ck_assert_ptr_nonnull(np_nalloc(pool, mid));
+        np_stats_t s = stats_of(pool);
+        np_destroy(pool);
+        if (s.blocks == 1 && s.large_count == 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+START_TEST(test_fresh_pool_has_one_block_of_its_size)
+{
+    np_pool_t *pool = np_create(8192);
+    ck_assert_ptr_nonnull(pool);
+    np_stats_t s = stats_of(pool);
+    ck_assert_uint_eq(s.blocks, 1);
+    ck_assert_uint_eq(s.block_bytes, 8192);
+    ck_assert_uint_eq(s.used_bytes, 0);
+    ck_assert_uint_eq(s.large_count, 0);
+    np_destroy(pool);
+
+    pool = np_create(0);
+    ck_assert_uint_eq(stats_of(pool).block_bytes, NP_DEFAULT_POOL_SIZE);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_growth_adds_blocks_of_the_same_size)
+{
+    size_t space = first_block_space(4096);
+    ck_assert_uint_gt(space, 3000);
+    ck_assert_uint_lt(space, 4096);
+
+    np_pool_t *pool = np_create(4096);
+    ck_assert_ptr_nonnull(np_nalloc(pool, space));
+    ck_assert_uint_eq(stats_of(pool).blocks, 1);
+    size_t rz = test_redzone();
+    ck_assert_uint_eq(stats_of(pool).used_bytes, space + rz);
+
+    ck_assert_ptr_nonnull(np_nalloc(pool, 1));         /* no room left: block 2 */
+    np_stats_t s = stats_of(pool);
+    ck_assert_uint_eq(s.blocks, 2);
+    ck_assert_uint_eq(s.block_bytes, 2 * 4096);
+    ck_assert_uint_eq(s.used_bytes, space + 1 + 2 * rz);
+
+    for (int i = 0; i < 3; i++)                         /* one 3000-byte request per block */
+        ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
+    ck_assert_uint_eq(stats_of(pool).blocks, 4);
+    ck_assert_uint_eq(stats_of(pool).used_bytes, space + 1 + 9000 + 5 * rz);
+    np_destroy(pool);
+}
+END_TEST
+
+/* A block that failed more than 4 times is skipped from then on. */
+static void check_skip_after(int failures, int expect_in_first)
+{
+    size_t space = first_block_space(4096);
+    np_pool_t *pool = np_create(4096);
+    unsigned char *p = np_nalloc(pool, space - 50);     /* block 1 keeps 50 bytes */
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < failures; i++)                  /* each fails every open block */
+        ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
+    ck_assert_uint_eq(stats_of(pool).blocks, (size_t)failures + 1);
+    unsigned char *q = np_nalloc(pool, 10);
+    unsigned char *in_first = p + space - 50 + test_redzone();
+    if (expect_in_first)
+        ck_assert_ptr_eq(q, in_first);
+    else
+        ck_assert_ptr_ne(q, in_first);
+    np_destroy(pool);
+}
+
+START_TEST(test_block_failed_four_times_is_still_used)
+{
+    check_skip_after(4, 1);
+}
+END_TEST
+
+START_TEST(test_block_failed_five_times_is_skipped)
+{
+    check_skip_after(5, 0);
+}
+END_TEST
+
+START_TEST(test_reset_rewinds_to_the_first_address)
+{
+    np_pool_t *pool = np_create(4096);
+    void *first = np_alloc(pool, 24);
+    for (int i = 0; i < 100; i++)
+        ck_assert_ptr_nonnull(np_alloc(pool, 200));     /* several blocks */
+    size_t blocks = stats_of(pool).blocks;
+    ck_assert_uint_gt(blocks, 3);
+
+    np_reset(pool);
+    np_stats_t s = stats_of(pool);
+    ck_assert_uint_eq(s.blocks, blocks);                /* blocks kept */
+    ck_assert_uint_eq(s.used_bytes, 0);
+    ck_assert_uint_eq(s.resets, 1);
+    ck_assert_ptr_eq(np_alloc(pool, 24), first);
+
+    /* after reset, the kept blocks are used again before any new one */
+    for (int i = 0; i < 100; i++)
+        ck_assert_ptr_nonnull(np_alloc(pool, 200));
+    ck_assert_uint_eq(stats_of(pool).blocks, blocks);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_reset_releases_large_allocations)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    np_config_t cfg = { .block_size = 4096, .backend = &be };
+    np_pool_t *pool = np_create_ex(&cfg);
+    ck_assert_ptr_nonnull(np_alloc(pool, 10000));
+    ck_assert_ptr_nonnull(np_memalign(pool, 100, 256));
+    ck_assert_uint_eq(tb.live, 3);
+    ck_assert_uint_eq(stats_of(pool).large_count, 2);
+    ck_assert_uint_eq(stats_of(pool).large_bytes, 10100);
+    np_reset(pool);
+    ck_assert_uint_eq(tb.live, 1);
+    ck_assert_uint_eq(stats_of(pool).large_count, 0);
+    ck_assert_uint_eq(stats_of(pool).large_bytes, 0);
+    np_destroy(pool);
+    ck_assert_uint_eq(tb.live, 0);
+    ck_assert_uint_eq(tb.bad_frees, 0);
+}
+END_TEST
+
+START_TEST(test_large_list_reuses_a_free_slot)
+{
+    np_pool_t *pool = np_create(4096);
+    void *l[3];
+    for (int i = 0; i < 3; i++)
+        l[i] = np_alloc(pool, 8000 + (size_t)i);
+    size_t used = stats_of(pool).used_bytes;            /* records live in the blocks */
+    ck_assert_int_eq(np_free(pool, l[1]), 0);
+    ck_assert_uint_eq(stats_of(pool).large_count, 2);
+    void *again = np_alloc(pool, 9000);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_uint_eq(stats_of(pool).used_bytes, used); /* no new record */
+    ck_assert_uint_eq(stats_of(pool).large_count, 3);
+    ck_assert_uint_eq(stats_of(pool).large_bytes, 8000 + 8002 + 9000);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_large_slot_beyond_the_scan_is_not_reused)
+{
+    np_pool_t *pool = np_create(4096);
+    void *l[6];
+    for (int i = 0; i < 6; i++)
+        l[i] = np_alloc(pool, 5000);
+    ck_assert_int_eq(np_free(pool, l[0]), 0);           /* oldest: last in the list */
+    size_t used = stats_of(pool).used_bytes;
+    ck_assert_ptr_nonnull(np_alloc(pool, 5000));
+    ck_assert_uint_gt(stats_of(pool).used_bytes, used); /* a new record was needed */
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_max_small_routes_requests)
+{
+    np_config_t cfg = { .block_size = 8192, .max_small = 100 };
+    np_pool_t *pool = np_create_ex(&cfg);
+    ck_assert_ptr_nonnull(np_alloc(pool, 100));
+    ck_assert_uint_eq(stats_of(pool).large_count, 0);
+    ck_assert_ptr_nonnull(np_alloc(pool, 101));
+    ck_assert_uint_eq(stats_of(pool).large_count, 1);
+    np_destroy(pool);
+
+    /* a max_small larger than a block holds is clamped: still served from blocks */
+    cfg.max_small = 1 << 20;
+    pool = np_create_ex(&cfg);
+    ck_assert_ptr_nonnull(np_alloc(pool, 6000));
+    ck_assert_uint_eq(stats_of(pool).large_count, 0);
+    ck_assert_ptr_nonnull(np_alloc(pool, 8192));
+    ck_assert_uint_eq(stats_of(pool).large_count, 1);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_default_max_is_page_bound)
+{
+    np_pool_t *pool = np_create(65536);
+    ck_assert_ptr_nonnull(np_alloc(pool, 4095));
+    ck_assert_uint_eq(stats_of(pool).large_count, 0);
+    ck_assert_ptr_nonnull(np_alloc(pool, 4096));
+    ck_assert_uint_eq(stats_of(pool).large_count, 1);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_custom_backend_gets_every_block_back)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    np_config_t cfg = { .block_size = 2048, .backend = &be };
+    np_pool_t *pool = np_create_ex(&cfg);
+    for (int i = 0; i < 200; i++)
+        ck_assert_ptr_nonnull(np_alloc(pool, 100));
+    ck_assert_uint_eq(tb.live, stats_of(pool).blocks);
+    ck_assert_uint_gt(tb.live, 5);
+    np_destroy(pool);
+    ck_assert_uint_eq(tb.live, 0);
+    ck_assert_uint_eq(tb.bad_frees, 0);
+}
+END_TEST
+
+START_TEST(test_backend_without_memalign_still_aligns)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    be.memalign = NULL;
+    np_config_t cfg = { .backend = &be };
+    np_pool_t *pool = np_create_ex(&cfg);
+    for (size_t a = 1; a <= 8192; a <<= 1) {
+        unsigned char *p = np_memalign(pool, 77, a);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq((uintptr_t)p % a, 0);
+        memset(p, 0xab, 77);
+    }
+    np_destroy(pool);
+    ck_assert_uint_eq(tb.live, 0);
+    ck_assert_uint_eq(tb.bad_frees, 0);
+}
+END_TEST
+
+Suite *suite_pool(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("algorithm");
+    tcase_add_test(tc, test_fresh_pool_has_one_block_of_its_size);
+    tcase_add_test(tc, test_growth_adds_blocks_of_the_same_size);
+    tcase_add_test(tc, test_block_failed_four_times_is_still_used);
+    tcase_add_test(tc, test_block_failed_five_times_is_skipped);
+    tcase_add_test(tc, test_reset_rewinds_to_the_first_address);
+    tcase_add_test(tc, test_reset_releases_large_allocations);
+    tcase_add_test(tc, test_large_list_reuses_a_free_slot);
+    tcase_add_test(tc, test_large_slot_beyond_the_scan_is_not_reused);
+    tcase_add_test(tc, test_max_small_routes_requests);
+    tcase_add_test(tc, test_default_max_is_page_bound);
+    tcase_add_test(tc, test_custom_backend_gets_every_block_back);
+    tcase_add_test(tc, test_backend_without_memalign_still_aligns);
+    suite_add_tcase(s, tc);
+    return s;
+}
