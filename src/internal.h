@@ -147,6 +147,7 @@ int   np__arena_dump(FILE *out);
 /* ---- shared.c ------------------------------------------------------------ */
 int  np__shared_init(np_pool_t *pool);
 void np__shared_fini(np_pool_t *pool);
+void np__shared_after_fork_child(np_pool_t *pool);
 void np__guard_enter(np_pool_t *pool);
 void np__guard_leave(np_pool_t *pool);
 int  np__shared_dump(FILE *out);

@@ -129,26 +129,25 @@ static void prefork(void)
     urcu_bp_before_fork();
 }
 
-static void unlock_all(void)
+static void postfork_parent(void)
 {
     np_pool_t *pool;
 
+    urcu_bp_after_fork_parent();
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         pthread_mutex_unlock(&pool->mutex);
     pthread_mutex_unlock(&np__registry_lock);
-}
-
-static void postfork_parent(void)
-{
-    urcu_bp_after_fork_parent();
-    unlock_all();
     urcu_bp_call_rcu_after_fork_parent();
 }
 
 static void postfork_child(void)
 {
+    np_pool_t *pool;
+
     urcu_bp_after_fork_child();
-    unlock_all();
+    cds_list_for_each_entry(pool, &np__shared_pools, node)
+        np__shared_after_fork_child(pool);
+    pthread_mutex_init(&np__registry_lock, NULL);
     urcu_bp_call_rcu_after_fork_child();
 }
 

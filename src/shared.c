@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int np__shared_init(np_pool_t *pool)
+static int mutex_init(np_pool_t *pool)
 {
     pthread_mutexattr_t attr;
     int rc;
@@ -24,10 +24,26 @@ int np__shared_init(np_pool_t *pool)
     if (rc == 0)
         rc = pthread_mutex_init(&pool->mutex, &attr);
     pthread_mutexattr_destroy(&attr);
-    if (rc != 0)
-        return -rc;
-    np__registry_add_pool(pool);
-    return 0;
+    return -rc;
+}
+
+int np__shared_init(np_pool_t *pool)
+{
+    int rc = mutex_init(pool);
+
+    if (rc == 0)
+        np__registry_add_pool(pool);
+    return rc;
+}
+
+/*
+ * In a forked child the mutex, locked by the prefork handler, belongs to a
+ * thread id that no longer exists (the child's thread has a new one), so a
+ * recursive mutex cannot be unlocked: it is made anew instead.
+ */
+void np__shared_after_fork_child(np_pool_t *pool)
+{
+    (void)mutex_init(pool);
 }
 
 void np__shared_fini(np_pool_t *pool)

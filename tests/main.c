@@ -10,10 +10,8 @@ int main(void)
 {
     Suite *(*const suites[])(void) = {
         suite_pool, suite_alloc, suite_cleanup, suite_errors, suite_oom,
-        suite_regress, suite_stats,
-#ifdef NP_TEST_THREADS
-        suite_thread, suite_shared, suite_rcu, suite_fork,
-#endif
+        suite_regress, suite_stats, suite_thread, suite_shared, suite_rcu,
+        suite_fork,
     };
     SRunner *sr = srunner_create(NULL);
 

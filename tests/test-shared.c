@@ -1,0 +1,168 @@
+/*
+ * Shared pools: every call from any thread, under the pool's mutex.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "suites.h"
+
+#define HAMMER_THREADS 8
+#define PER_THREAD 1500
+
+typedef struct {
+    np_pool_t *pool;
+    int id;
+    unsigned char *p[PER_THREAD];
+    size_t n[PER_THREAD];
+    int freed[PER_THREAD];
+} hammer_t;
+
+static atomic_int shared_cleanups;
+
+static void shared_cleanup(void *data)
+{
+    (void)data;
+    atomic_fetch_add(&shared_cleanups, 1);
+}
+
+static void *hammer(void *arg)
+{
+    hammer_t *h = arg;
+    uint64_t rng = (uint64_t)h->id + 1;
+    for (int i = 0; i < PER_THREAD; i++) {
+        uint64_t r = test_rand(&rng);
+        size_t n = r % 50 == 0 ? 5000 + r % 30000 : 1 + r % 700;
+        unsigned char *p;
+        switch (r % 5) {
+        case 0: p = np_nalloc(h->pool, n); break;
+        case 1: p = np_calloc(h->pool, n); break;
+        case 2: p = np_memalign(h->pool, n, 64); break;
+        default: p = np_alloc(h->pool, n); break;
+        }
+        ck_assert_ptr_nonnull(p);
+        fill_pattern(p, n, (uint64_t)h->id << 32 | (uint64_t)i);
+        h->p[i] = p;
+        h->n[i] = n;
+        if ((r % 5 == 2 || n > 4095) && r % 3 == 0) {   /* give some large ones back */
+            ck_assert_int_eq(np_free(h->pool, p), 0);
+            h->freed[i] = 1;
+        }
+        if (i % 100 == 0) {
+            np_cleanup_t *c = np_cleanup_add(h->pool, 8);
+            ck_assert_ptr_nonnull(c);
+            c->handler = shared_cleanup;
+            np_stats_t s;
+            ck_assert_int_eq(np_pool_stats(h->pool, &s), 0);
+            ck_assert_uint_le(s.used_bytes, s.block_bytes);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_eight_threads_hammer_one_shared_pool)
+{
+    static hammer_t h[HAMMER_THREADS];
+    np_stats_t base, end;
+    np_global_stats(&base);
+    np_pool_t *pool = np_create_shared(0);
+    ck_assert_ptr_nonnull(pool);
+    atomic_store(&shared_cleanups, 0);
+    pthread_t t[HAMMER_THREADS];
+    for (int i = 0; i < HAMMER_THREADS; i++) {
+        memset(&h[i], 0, sizeof(h[i]));
+        h[i].pool = pool;
+        h[i].id = i;
+        pthread_create(&t[i], NULL, hammer, &h[i]);
+    }
+    for (int i = 0; i < HAMMER_THREADS; i++)
+        pthread_join(t[i], NULL);
+
+    size_t live_large = 0;
+    for (int i = 0; i < HAMMER_THREADS; i++) {
+        for (int j = 0; j < PER_THREAD; j++) {
+            if (h[i].freed[j])
+                continue;
+            ck_assert_msg(check_pattern(h[i].p[j], h[i].n[j], (uint64_t)i << 32 | (uint64_t)j),
+                          "thread %d allocation %d corrupted", i, j);
+        }
+    }
+    np_stats_t s;
+    np_pool_stats(pool, &s);
+    ck_assert_uint_eq(s.allocs, HAMMER_THREADS * PER_THREAD + HAMMER_THREADS * (PER_THREAD / 100));  /* + cleanup data */
+    (void)live_large;
+    np_destroy(pool);
+    ck_assert_int_eq(atomic_load(&shared_cleanups), HAMMER_THREADS * (PER_THREAD / 100));
+    np_global_stats(&end);
+    ck_assert_uint_eq(end.pools, base.pools);
+    ck_assert_uint_eq(end.large_count, base.large_count);
+    ck_assert_uint_eq(end.shared_pools, base.shared_pools);
+}
+END_TEST
+
+/* A cleanup of a shared pool may allocate from it while np_reset runs. */
+static np_pool_t *reentrant_pool;
+
+static void allocating_cleanup(void *data)
+{
+    (void)data;
+    ck_assert_ptr_nonnull(np_alloc(reentrant_pool, 32));
+    atomic_fetch_add(&shared_cleanups, 1);
+}
+
+static void *reset_from_thread(void *arg)
+{
+    (void)arg;
+    np_reset(reentrant_pool);
+    return NULL;
+}
+
+START_TEST(test_shared_pool_reset_from_another_thread)
+{
+    atomic_store(&shared_cleanups, 0);
+    reentrant_pool = np_create_shared(4096);
+    for (int i = 0; i < 100; i++)
+        np_alloc(reentrant_pool, 300);
+    np_cleanup_add(reentrant_pool, 0)->handler = allocating_cleanup;
+    pthread_t t;
+    pthread_create(&t, NULL, reset_from_thread, NULL);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(atomic_load(&shared_cleanups), 1);
+    np_stats_t s;
+    np_pool_stats(reentrant_pool, &s);
+    ck_assert_uint_eq(s.resets, 1);
+    ck_assert_uint_eq(s.shared_pools, 1);
+    np_destroy(reentrant_pool);
+}
+END_TEST
+
+START_TEST(test_shared_pools_are_counted_globally)
+{
+    np_stats_t base, mid, end;
+    np_global_stats(&base);
+    np_pool_t *a = np_create_shared(0), *b = np_create_shared(0);
+    np_global_stats(&mid);
+    ck_assert_uint_eq(mid.shared_pools, base.shared_pools + 2);
+    np_destroy(a);
+    np_destroy_deferred(b);
+    np_rcu_barrier();
+    np_global_stats(&end);
+    ck_assert_uint_eq(end.shared_pools, base.shared_pools);
+    ck_assert_uint_eq(end.pools, base.pools);
+}
+END_TEST
+
+Suite *suite_shared(void)
+{
+    Suite *s = suite_create("shared");
+    TCase *tc = tcase_create("mutex");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_eight_threads_hammer_one_shared_pool);
+    tcase_add_test(tc, test_shared_pool_reset_from_another_thread);
+    tcase_add_test(tc, test_shared_pools_are_counted_globally);
+    suite_add_tcase(s, tc);
+    return s;
+}
