@@ -59,8 +59,10 @@ END_TEST
 START_TEST(test_impossible_sizes_fail_with_enomem)
 {
     np_pool_t *pool = np_create(0);
+    /* above PTRDIFF_MAX: refused before the backend (sanitizer runtimes would
+     * treat such a malloc as an error of its own) */
     const size_t sizes[] = { SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - NP_ALIGNMENT,
-                             (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX };
+                             (size_t)PTRDIFF_MAX + 1 };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         EXPECT_NULL_ERRNO(np_alloc(pool, sizes[i]), ENOMEM);
         EXPECT_NULL_ERRNO(np_nalloc(pool, sizes[i]), ENOMEM);

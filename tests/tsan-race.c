@@ -30,6 +30,7 @@ typedef struct {
 
 static _Atomic(config_t *) current;
 static atomic_int done;
+static atomic_long reads;   /* relaxed: paces the writer, creates no happens-before */
 static long plain_counter;
 
 static config_t *build(int version)
@@ -56,6 +57,7 @@ static void *reader(void *arg)
         plain_counter++;
 #endif
         np_rcu_read_unlock();
+        atomic_fetch_add_explicit(&reads, 1, memory_order_relaxed);
     }
     return (void *)bad;
 }
@@ -67,6 +69,10 @@ int main(void)
     for (int i = 0; i < READERS; i++)
         pthread_create(&t[i], NULL, reader, NULL);
     for (int v = 1; v <= VERSIONS; v++) {
+        /* let the readers use the current version before it is replaced */
+        long seen = atomic_load_explicit(&reads, memory_order_relaxed);
+        while (atomic_load_explicit(&reads, memory_order_relaxed) < seen + READERS)
+            ;
         config_t *c = build(v);
         config_t *old = atomic_exchange_explicit(&current, c, memory_order_acq_rel);
 #if NP_RACE_BUG == 1
