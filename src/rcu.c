@@ -14,6 +14,13 @@ pthread_mutex_t np__registry_lock = PTHREAD_MUTEX_INITIALIZER;
 CDS_LIST_HEAD(np__arenas);
 CDS_LIST_HEAD(np__shared_pools);
 
+/*
+ * A call_rcu enqueue is two steps (swap the tail, then link); a fork between
+ * them leaves the child's callback queue broken for good, and its barrier
+ * waits forever.  Enqueues take this lock shared, fork takes it exclusive.
+ */
+static pthread_rwlock_t enqueue_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+
 /* TSan: the happens-before edges of grace periods and barriers (see urcu-wrap.h). */
 static char gp_token, barrier_token;
 
@@ -101,7 +108,9 @@ void np_destroy_deferred(np_pool_t *pool)
     if (pool->flags & NP_F_REGISTERED)
         registry_unlink(pool);
     np__tsan_release(pool);
+    pthread_rwlock_rdlock(&enqueue_lock);
     urcu_bp_call_rcu(&pool->rcu, deferred_destroy);
+    pthread_rwlock_unlock(&enqueue_lock);
 }
 
 void np_rcu_barrier(void)
@@ -123,6 +132,7 @@ static void prefork(void)
     np_pool_t *pool;
 
     urcu_bp_call_rcu_before_fork();
+    pthread_rwlock_wrlock(&enqueue_lock);
     pthread_mutex_lock(&np__registry_lock);
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         pthread_mutex_lock(&pool->mutex);
@@ -137,6 +147,7 @@ static void postfork_parent(void)
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         pthread_mutex_unlock(&pool->mutex);
     pthread_mutex_unlock(&np__registry_lock);
+    pthread_rwlock_unlock(&enqueue_lock);
     urcu_bp_call_rcu_after_fork_parent();
 }
 
@@ -148,6 +159,7 @@ static void postfork_child(void)
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         np__shared_after_fork_child(pool);
     pthread_mutex_init(&np__registry_lock, NULL);
+    enqueue_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
     urcu_bp_call_rcu_after_fork_child();
 }
 
