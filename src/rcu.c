@@ -163,8 +163,15 @@ static void postfork_child(void)
     urcu_bp_call_rcu_after_fork_child();
 }
 
+#ifdef NP_VALGRIND
+bool np__on_valgrind;
+#endif
+
 __attribute__((constructor)) static void np__init(void)
 {
+#ifdef NP_VALGRIND
+    np__on_valgrind = RUNNING_ON_VALGRIND != 0;
+#endif
     pthread_atfork(prefork, postfork_parent, postfork_child);
 }
 

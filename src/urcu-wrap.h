@@ -25,6 +25,12 @@
 #endif
 #endif
 
+#ifdef NP_TSAN
+/* rcu_dereference / rcu_assign_pointer inline (and so instrumented), not
+ * through the library's uninstrumented wrapper functions */
+#define URCU_INLINE_SMALL_FUNCTIONS 1
+#endif
+
 #include <urcu/compiler.h>
 #include <urcu/arch.h>
 #include <urcu/system.h>
