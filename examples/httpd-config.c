@@ -11,9 +11,17 @@
  * memory_order_acquire (stronger than liburcu's consume, and what it does
  * in practice).  Readers hold np_rcu_read_lock() from the load until they
  * have copied what they need; np_destroy_deferred waits for them.
+ *
+ * registry_lock serialises npool's registry walks (np_global_stats,
+ * np_global_dump) with shared-pool creation and retirement.  npool does not
+ * require it; it keeps ThreadSanitizer builds quiet, because libnpool walks
+ * its registry with liburcu's rcu_dereference, a plain read in builds without
+ * _LGPL_SOURCE, which TSan reports against the list update (see
+ * examples/LOAD-RESULTS.md, "Known library issues").
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,7 +31,8 @@
 #define HD_CONFIG_MAX (1024 * 1024)      /* bytes: a config file is small */
 
 static _Atomic(hd_config_t *) current;  /* the published configuration */
-static unsigned long next_version = 1;  /* the loading thread only */
+static unsigned long next_version = 1;  /* under registry_lock */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Read the whole file into the calling thread's pool (np_thread_reset frees it). */
 static char *read_file(const char *file, size_t *len)
@@ -114,18 +123,52 @@ fail:
     return NULL;
 }
 
-int hd_config_load(const char *file)
+/* Publish a new configuration; return once the old one's pool is destroyed. */
+static void config_publish(hd_config_t *cfg)
 {
-    hd_config_t *cfg = config_build(file), *old;
+    hd_config_t *old;
 
-    if (cfg == NULL)
-        return -errno;
     cfg->version = next_version++;
     /* rcu_assign_pointer: the routes above are visible before the pointer */
     old = atomic_exchange_explicit(&current, cfg, memory_order_acq_rel);
     if (old != NULL)
         np_destroy_deferred(old->pool);
-    return 0;
+    np_rcu_barrier();   /* bounds memory under a storm of SIGHUPs */
+}
+
+int hd_config_load(const char *file)
+{
+    hd_config_t *cfg;
+    int rc = 0;
+
+    pthread_mutex_lock(&registry_lock);
+    cfg = config_build(file);
+    if (cfg != NULL)
+        config_publish(cfg);
+    else
+        rc = -errno;
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+int hd_global_stats(np_stats_t *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&registry_lock);
+    rc = np_global_stats(out);
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+int hd_global_dump(FILE *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&registry_lock);
+    rc = np_global_dump(out);
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
 }
 
 static const hd_route_t *find(const hd_config_t *cfg, const char *path, size_t len)
@@ -176,9 +219,12 @@ unsigned long hd_config_version(void)
 /* After the workers have stopped: no reader is left. */
 void hd_config_shutdown(void)
 {
-    hd_config_t *cfg = atomic_exchange_explicit(&current, NULL, memory_order_acq_rel);
+    hd_config_t *cfg;
 
+    pthread_mutex_lock(&registry_lock);
+    cfg = atomic_exchange_explicit(&current, NULL, memory_order_acq_rel);
     if (cfg != NULL)
         np_destroy(cfg->pool);
     np_rcu_barrier();
+    pthread_mutex_unlock(&registry_lock);
 }

@@ -39,6 +39,7 @@ typedef struct hd_server_s {
     int nworkers;
     int started;                /* workers running */
     int stop_fd;
+    sem_t ready;                /* workers that have set up their loop */
     hd_worker_t workers[HD_MAX_WORKERS];
     pthread_t threads[HD_MAX_WORKERS];
 } hd_server_t;
@@ -109,7 +110,7 @@ static int start_workers(hd_server_t *s)
     int i, rc;
 
     for (i = 0; i < s->nworkers; i++) {
-        s->workers[i] = (hd_worker_t){ .id = i, .stop_fd = s->stop_fd };
+        s->workers[i] = (hd_worker_t){ .id = i, .stop_fd = s->stop_fd, .ready = &s->ready };
         s->workers[i].listen_fd = listen_on(&s->port);
         if (s->workers[i].listen_fd < 0)
             return -errno;
@@ -121,6 +122,19 @@ static int start_workers(hd_server_t *s)
         s->started++;
     }
     return 0;
+}
+
+/* Wait until every started worker has set up its loop; 0 or its error. */
+static int wait_workers_ready(hd_server_t *s)
+{
+    int i, status = 0;
+
+    for (i = 0; i < s->started; i++)
+        while (sem_wait(&s->ready) != 0)
+            ;
+    for (i = 0; i < s->started && status == 0; i++)
+        status = s->workers[i].status;
+    return status;
 }
 
 /* Stop and join the workers that started; 0, or the first worker's error. */
@@ -148,7 +162,7 @@ static void reload(hd_server_t *s)
         say("reload failed: %s (still version %lu)", strerror(-rc), hd_config_version());
         return;
     }
-    np_rcu_barrier();   /* the old configuration's pool is gone when we report */
+    /* hd_config_load returns once the old configuration's pool is destroyed */
     say("reloaded version %lu", hd_config_version());
 }
 
@@ -161,7 +175,7 @@ static void serve_signals(hd_server_t *s, const sigset_t *set)
         if (sig == SIGHUP)
             reload(s);
         else if (sig == SIGUSR1)
-            say("statistics dumped (%d)", np_global_dump(stderr));
+            say("statistics dumped (%d)", hd_global_dump(stderr));
         else if (sig == SIGTERM || sig == SIGINT)
             return;
     }
@@ -169,6 +183,7 @@ static void serve_signals(hd_server_t *s, const sigset_t *set)
 
 static int run(hd_server_t *s, const sigset_t *set)
 {
+    np_stats_t st;
     int rc = hd_config_load(s->config_file);
 
     if (rc != 0) {
@@ -176,9 +191,13 @@ static int run(hd_server_t *s, const sigset_t *set)
         return rc;
     }
     rc = start_workers(s);
+    if (rc == 0)
+        rc = wait_workers_ready(s);
+    if (rc == 0)    /* under registry_lock: orders the workers' npool set-up before /stats */
+        rc = hd_global_stats(&st);
     if (rc == 0) {
-        say("listening on 127.0.0.1:%d (%d workers, %s, config version %lu)",
-            s->port, s->nworkers, hd_alloc_name, hd_config_version());
+        say("listening on 127.0.0.1:%d (%d workers, %s, config version %lu, %zu pools)",
+            s->port, s->nworkers, hd_alloc_name, hd_config_version(), st.pools);
         serve_signals(s, set);
     } else {
         fprintf(stderr, "npool-httpd: cannot start: %s\n", strerror(-rc));
@@ -202,13 +221,15 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     server.stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (server.stop_fd < 0 || pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+    if (server.stop_fd < 0 || sem_init(&server.ready, 0, 0) != 0 ||
+        pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
         perror("npool-httpd");
         return 1;
     }
     rc = run(&server, &set);
     hd_config_shutdown();
     close(server.stop_fd);
+    sem_destroy(&server.ready);
     say("stopped (%lu requests served)", atomic_load(&hd_requests_served));
     return rc == 0 ? 0 : 1;
 }

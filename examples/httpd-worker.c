@@ -237,7 +237,11 @@ static void loop_fini(hd_loop_t *lp)
         close(lp->epfd);
 }
 
-/* The worker thread: runs until the stop eventfd becomes readable. */
+/*
+ * The worker thread: runs until the stop eventfd becomes readable.  Its
+ * thread pool (and npool arena) is created before it reports ready, so no
+ * thread joins npool's arena registry while requests are being served.
+ */
 void *hd_worker_run(void *arg)
 {
     hd_worker_t *w = arg;
@@ -248,6 +252,7 @@ void *hd_worker_run(void *arg)
     w->status = loop_init(&lp, w);
     if (w->status == 0 && hd_scratch() == NULL)  /* the thread pool, up front */
         w->status = -ENOMEM;
+    sem_post(w->ready);
     while (w->status == 0 && !stop) {
         n = epoll_wait(lp.epfd, ev, HD_EVENTS, -1);
         if (n < 0 && errno != EINTR)

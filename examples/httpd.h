@@ -10,8 +10,10 @@
 #ifndef HTTPD_H
 #define HTTPD_H
 
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "npool.h"
@@ -60,6 +62,8 @@ typedef struct hd_lookup_s {
 } hd_lookup_t;
 
 int hd_config_load(const char *file);        /* build, publish, retire old: 0 or -errno */
+int hd_global_stats(np_stats_t *out);        /* np_global_stats under registry_lock */
+int hd_global_dump(FILE *out);               /* np_global_dump under registry_lock */
 int hd_config_lookup(hd_pool_t *pool, const char *path, size_t len, hd_lookup_t *out);
 unsigned long hd_config_version(void);
 void hd_config_shutdown(void);               /* destroy the live configuration */
@@ -92,6 +96,7 @@ void hd_http_bad_request(hd_response_t *resp);
 
 typedef struct hd_worker_s {
     int id;
+    sem_t *ready;               /* posted once the loop is set up (or failed) */
     int listen_fd;
     int stop_fd;                /* eventfd shared by every worker: readable = stop */
     int status;                 /* 0, or -errno: what ended the loop */
