@@ -17,7 +17,7 @@
  * require it; it keeps ThreadSanitizer builds quiet, because libnpool walks
  * its registry with liburcu's rcu_dereference, a plain read in builds without
  * _LGPL_SOURCE, which TSan reports against the list update (see
- * examples/LOAD-RESULTS.md, "Known library issues").
+ * examples/README.md, "Known library issues").
  */
 #define _GNU_SOURCE
 #include <errno.h>
