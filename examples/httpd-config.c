@@ -1,0 +1,230 @@
+/*
+ * npool-httpd: the configuration.  A file of route lines "/path body-text"
+ * ('#' starts a comment line) is loaded into a new shared pool, published
+ * with a release store and the previous one retired with
+ * np_destroy_deferred: the "configuration reload" pattern of DESIGN.md.
+ *
+ * npool does not expose liburcu's headers, so rcu_assign_pointer and
+ * rcu_dereference are spelled as C11 atomics: atomic_exchange_explicit with
+ * memory_order_acq_rel (release for the new configuration, acquire so the
+ * old one is ours to retire) and atomic_load_explicit with
+ * memory_order_acquire (stronger than liburcu's consume, and what it does
+ * in practice).  Readers hold np_rcu_read_lock() from the load until they
+ * have copied what they need; np_destroy_deferred waits for them.
+ *
+ * registry_lock serialises npool's registry walks (np_global_stats,
+ * np_global_dump) with shared-pool creation and retirement.  npool does not
+ * require it; it keeps ThreadSanitizer builds quiet, because libnpool walks
+ * its registry with liburcu's rcu_dereference, a plain read in builds without
+ * _LGPL_SOURCE, which TSan reports against the list update (see
+ * examples/README.md, "Known library issues").
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "httpd.h"
+
+#define HD_CONFIG_MAX (1024 * 1024)      /* bytes: a config file is small */
+
+static _Atomic(hd_config_t *) current;  /* the published configuration */
+static unsigned long next_version = 1;  /* under registry_lock */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Read the whole file into the calling thread's pool (np_thread_reset frees it). */
+static char *read_file(const char *file, size_t *len)
+{
+    FILE *f = fopen(file, "r");
+    struct stat st;
+    char *buf = NULL;
+    int saved;
+
+    if (f == NULL)
+        return NULL;
+    if (fstat(fileno(f), &st) != 0 || st.st_size > HD_CONFIG_MAX) {
+        errno = EFBIG;
+        goto out;
+    }
+    buf = np_alloc(np_thread_pool(), (size_t)st.st_size + 1);
+    if (buf == NULL)
+        goto out;
+    *len = fread(buf, 1, (size_t)st.st_size, f);
+    buf[*len] = '\0';
+out:
+    saved = errno;
+    fclose(f);
+    errno = saved;
+    return buf;
+}
+
+/* One "/path body" line into a route in the config pool; 0, 1 (skipped) or -errno. */
+static int parse_line(hd_config_t *cfg, const char *line, size_t len)
+{
+    const char *sp = memchr(line, ' ', len);
+    hd_route_t *r;
+
+    if (len == 0 || line[0] == '#')
+        return 1;
+    if (line[0] != '/' || sp == NULL)
+        return -EINVAL;
+    r = np_alloc(cfg->pool, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->path_len = (size_t)(sp - line);
+    r->body_len = len - r->path_len - 1;
+    r->path = np_strndup(cfg->pool, line, r->path_len);
+    r->body = np_strndup(cfg->pool, sp + 1, r->body_len);
+    if (r->path == NULL || r->body == NULL)
+        return -ENOMEM;
+    r->next = cfg->routes;
+    cfg->routes = r;
+    return 0;
+}
+
+static int parse_text(hd_config_t *cfg, const char *text, size_t len)
+{
+    const char *end = text + len;
+
+    while (text < end) {
+        const char *nl = memchr(text, '\n', (size_t)(end - text));
+        size_t n = (nl != NULL ? nl : end) - text;
+        int rc = parse_line(cfg, text, n);
+
+        if (rc < 0)
+            return rc;
+        text += n + 1;
+    }
+    return 0;
+}
+
+/* Build a configuration in a new shared pool; NULL with errno on failure. */
+static hd_config_t *config_build(const char *file)
+{
+    np_pool_t *pool = np_create_shared(0);
+    hd_config_t *cfg = pool != NULL ? np_calloc(pool, sizeof(*cfg)) : NULL;
+    size_t len = 0;
+    char *text;
+    int rc = -ENOMEM;
+
+    if (cfg == NULL)
+        goto fail;
+    cfg->pool = pool;
+    text = read_file(file, &len);
+    rc = text != NULL ? parse_text(cfg, text, len) : -errno;
+    np_thread_reset();
+    if (rc == 0)
+        return cfg;
+fail:
+    np_destroy(pool);
+    errno = -rc;
+    return NULL;
+}
+
+/* Publish a new configuration; return once the old one's pool is destroyed. */
+static void config_publish(hd_config_t *cfg)
+{
+    hd_config_t *old;
+
+    cfg->version = next_version++;
+    /* rcu_assign_pointer: the routes above are visible before the pointer */
+    old = atomic_exchange_explicit(&current, cfg, memory_order_acq_rel);
+    if (old != NULL)
+        np_destroy_deferred(old->pool);
+    np_rcu_barrier();   /* bounds memory under a storm of SIGHUPs */
+}
+
+int hd_config_load(const char *file)
+{
+    hd_config_t *cfg;
+    int rc = 0;
+
+    pthread_mutex_lock(&registry_lock);
+    cfg = config_build(file);
+    if (cfg != NULL)
+        config_publish(cfg);
+    else
+        rc = -errno;
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+int hd_global_stats(np_stats_t *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&registry_lock);
+    rc = np_global_stats(out);
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+int hd_global_dump(FILE *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&registry_lock);
+    rc = np_global_dump(out);
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+static const hd_route_t *find(const hd_config_t *cfg, const char *path, size_t len)
+{
+    const hd_route_t *r;
+
+    for (r = cfg->routes; r != NULL; r = r->next)
+        if (r->path_len == len && memcmp(r->path, path, len) == 0)
+            return r;
+    return NULL;
+}
+
+/* Copy the body of path's route into pool, inside a read section; 0 or -ENOMEM. */
+int hd_config_lookup(hd_pool_t *pool, const char *path, size_t len, hd_lookup_t *out)
+{
+    const hd_config_t *cfg;
+    const hd_route_t *r;
+    int rc = 0;
+
+    np_rcu_read_lock();
+    cfg = atomic_load_explicit(&current, memory_order_acquire); /* rcu_dereference */
+    r = find(cfg, path, len);
+    out->version = cfg->version;
+    out->found = r != NULL;
+    out->body = NULL;
+    out->body_len = r != NULL ? r->body_len : 0;
+    if (r != NULL) {
+        out->body = hd_alloc(pool, r->body_len + 1);
+        if (out->body != NULL)
+            memcpy(out->body, r->body, r->body_len + 1);
+        else
+            rc = -ENOMEM;
+    }
+    np_rcu_read_unlock();
+    return rc;
+}
+
+unsigned long hd_config_version(void)
+{
+    unsigned long v;
+
+    np_rcu_read_lock();
+    v = atomic_load_explicit(&current, memory_order_acquire)->version;
+    np_rcu_read_unlock();
+    return v;
+}
+
+/* After the workers have stopped: no reader is left. */
+void hd_config_shutdown(void)
+{
+    hd_config_t *cfg;
+
+    pthread_mutex_lock(&registry_lock);
+    cfg = atomic_exchange_explicit(&current, NULL, memory_order_acq_rel);
+    if (cfg != NULL)
+        np_destroy(cfg->pool);
+    np_rcu_barrier();
+    pthread_mutex_unlock(&registry_lock);
+}
