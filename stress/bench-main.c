@@ -5,6 +5,16 @@
  * min and max ns per allocation, requests per second, and ratios against
  * the bump limit and against npool.  Figures only: the exit status never
  * depends on a timing.
+ *
+ * The shared workload: every thread allocates requests into one arena that
+ * all threads share (one np_create_shared pool; an atomic bump pointer; or
+ * malloc, whose heap is shared by nature).  Memory lives for an epoch of
+ * --epoch requests per thread; then all threads meet at a barrier, the arena
+ * is released (np_reset by one thread; malloc: each thread frees what it
+ * allocated), and they meet again.  This is the only safe way to reset a
+ * shared pool: no thread may hold pointers into it or be inside a call.
+ * The barriers are inside the timed loop and cost every implementation the
+ * same.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* getopt_long, strtok_r, pthread barriers with -std=c11 */
