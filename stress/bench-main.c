@@ -43,8 +43,7 @@ static struct {
     size_t epoch;               /* shared workload: requests per thread between releases */
     uint64_t seed;
     bool csv, extra;
-    bool mix_on[8];
-    bool *impl_on;
+    bool *mix_on, *impl_on;
 } opt = { .rounds = 5, .requests = 10000, .epoch = 32, .seed = 1, .extra = true };
 
 static void usage(FILE *out)
@@ -143,7 +142,10 @@ static void parse_options(int argc, char **argv)
         usage(stderr);
         exit(2);
     }
+    opt.mix_on = calloc(bench_nmixes, sizeof(bool));
     opt.impl_on = calloc(bench_nimpls, sizeof(bool));
+    if (opt.mix_on == NULL || opt.impl_on == NULL)
+        bench_oom("options");
     for (size_t m = 0; m < bench_nmixes; m++)
         opt.mix_on[m] = mixes == NULL;
     for (size_t i = 0; i < bench_nimpls; i++)
@@ -398,11 +400,19 @@ static const char *npool_ref(const bench_mix_t *mix)
     return mix->shared ? "np-shared" : "np-thread";
 }
 
+/* A ratio for the table: "-" where there is nothing to compare with. */
+static const char *table_ratio(char *buf, size_t len, double r)
+{
+    snprintf(buf, len, isnan(r) ? "-" : "%.2f", r);
+    return buf;
+}
+
 static void print_block(size_t m, unsigned t)
 {
     const bench_mix_t *mix = &bench_mixes[m];
     const figure_t *bump = named(m, t, "bump"), *np = named(m, t, npool_ref(mix));
     const figure_t *npc = mix->shared ? NULL : named(m, t, "np-create");
+    char rb[16], rn[16], rc[16];
 
     if (!opt.csv)
         printf("\n%s, %u thread%s\n%-10s %9s %8s %8s %10s %7s %9s %9s %8s\n", mix->name, t, t > 1 ? "s" : "",
@@ -416,9 +426,10 @@ static void print_block(size_t m, unsigned t)
                    bench_impls[i].name, opt.rounds, opt.requests, f->ns_med, f->ns_min, f->ns_max,
                    f->reqps, ratio(f, bump), ratio(f, np), ratio(f, npc), f->cpu_med);
         else
-            printf("%-10s %9.2f %8.2f %8.2f %10.3f %7.2f %9.2f %9.2f %8.2f\n", bench_impls[i].name,
+            printf("%-10s %9.2f %8.2f %8.2f %10.3f %7s %9s %9s %8.2f\n", bench_impls[i].name,
                    f->ns_med, f->ns_min, f->ns_max, f->reqps / 1e6,
-                   ratio(f, bump), ratio(f, np), ratio(f, npc), f->cpu_med);
+                   table_ratio(rb, sizeof(rb), ratio(f, bump)), table_ratio(rn, sizeof(rn), ratio(f, np)),
+                   table_ratio(rc, sizeof(rc), ratio(f, npc)), f->cpu_med);
     }
 }
 
