@@ -40,6 +40,12 @@
 #endif
 #ifdef HAVE_MIMALLOC
 #include <dlfcn.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>      /* valgrind redirects mimalloc's free but not mi_malloc */
+#define BENCH_UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define BENCH_UNDER_VALGRIND() 0
+#endif
 #endif
 
 #define BENCH_INLINE static inline __attribute__((always_inline))
@@ -358,6 +364,8 @@ static bool mi_ready(void)
     static int state;           /* main thread only */
     const char *names[] = { getenv("NPOOL_BENCH_MIMALLOC"), "libmimalloc.so.2", "libmimalloc.so" };
 
+    if (BENCH_UNDER_VALGRIND())
+        state = -1;
     for (size_t i = 0; state == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
         void *lib = names[i] ? dlopen(names[i], RTLD_NOW | RTLD_LOCAL) : NULL;
         if (lib && mi_load(lib))
