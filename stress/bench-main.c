@@ -1,0 +1,606 @@
+/*
+ * npool-bench: the driver.  For each workload and each thread count it keeps
+ * a team of worker threads, runs every implementation once per round with
+ * the rounds interleaved (A1 B1 C1 ... A2 B2 C2 ...), and reports median,
+ * min and max ns per allocation, requests per second, and ratios against
+ * the bump limit and against npool.  Figures only: the exit status never
+ * depends on a timing.
+ *
+ * The shared workload: every thread allocates requests into one arena that
+ * all threads share (one np_create_shared pool; an atomic bump pointer; or
+ * malloc, whose heap is shared by nature).  Memory lives for an epoch of
+ * --epoch requests per thread; then all threads meet at a barrier, the arena
+ * is released (np_reset by one thread; malloc: each thread frees what it
+ * allocated), and they meet again.  This is the only safe way to reset a
+ * shared pool: no thread may hold pointers into it or be inside a call.
+ * The barriers are inside the timed loop and cost every implementation the
+ * same.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* getopt_long, strtok_r, pthread barriers with -std=c11 */
+#endif
+#include "config.h"
+
+#include "bench.h"
+#include "npool.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- options ---------------------------------------------------------------- */
+
+static struct {
+    unsigned threads;           /* runs 1 .. threads */
+    unsigned rounds;
+    size_t requests;            /* per thread per run */
+    size_t epoch;               /* shared workload: requests per thread between releases */
+    uint64_t seed;
+    bool csv, extra;
+    bool *mix_on, *impl_on;
+} opt = { .rounds = 5, .requests = 10000, .epoch = 32, .seed = 1, .extra = true };
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: npool-bench [options]\n"
+            "  --workload LIST  comma-separated workloads (default: all)\n"
+            "  --impl LIST      comma-separated implementations (default: all available)\n"
+            "  --threads N      run with 1 .. N threads (default: number of cores)\n"
+            "  --rounds N       interleaved rounds per implementation (default 5)\n"
+            "  --requests N     requests per thread per run (default 10000)\n"
+            "  --epoch N        shared workload: requests per thread between releases (default 32)\n"
+            "  --seed N         size sequence seed (default 1)\n"
+            "  --csv            comma-separated output\n"
+            "  --no-extra       skip the npool space / backend-call reports and the target summary\n"
+            "  --list           list workloads and implementations\n");
+}
+
+static void list(void)
+{
+    printf("workloads:\n");
+    for (size_t m = 0; m < bench_nmixes; m++)
+        printf("  %-12s %s\n", bench_mixes[m].name, bench_mixes[m].what);
+    printf("implementations:\n");
+    for (size_t i = 0; i < bench_nimpls; i++)
+        printf("  %-10s %-7s %s%s\n", bench_impls[i].name, bench_impls[i].shared ? "shared" : "private",
+               bench_impls[i].what, bench_impl_ready(&bench_impls[i]) ? "" : " (unavailable)");
+}
+
+static unsigned long parse_count(const char *s, const char *what)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v == 0 || v > 1000000000UL) {
+        fprintf(stderr, "npool-bench: bad %s: %s\n", what, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* Turn on every entry of names whose name is in the comma-separated list. */
+static void select_names(const char *list_arg, bool *on, size_t n, const char *(*name)(size_t))
+{
+    char *copy = strdup(list_arg), *save = NULL;
+
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(tok, name(i)) == 0)
+                on[i] = found = true;
+        }
+        if (!found) {
+            fprintf(stderr, "npool-bench: unknown name '%s' (see --list)\n", tok);
+            exit(2);
+        }
+    }
+    free(copy);
+}
+
+static const char *mix_name(size_t i) { return bench_mixes[i].name; }
+static const char *impl_name(size_t i) { return bench_impls[i].name; }
+
+static void parse_options(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "workload", required_argument, NULL, 'w' }, { "impl", required_argument, NULL, 'i' },
+        { "threads", required_argument, NULL, 't' }, { "rounds", required_argument, NULL, 'r' },
+        { "requests", required_argument, NULL, 'n' }, { "epoch", required_argument, NULL, 'e' },
+        { "seed", required_argument, NULL, 's' }, { "csv", no_argument, NULL, 'c' },
+        { "no-extra", no_argument, NULL, 'x' }, { "list", no_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    const char *mixes = NULL, *impls = NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int c;
+
+    opt.threads = cores > 0 ? (unsigned)cores : 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'w': mixes = optarg; break;
+        case 'i': impls = optarg; break;
+        case 't': opt.threads = (unsigned)parse_count(optarg, "--threads"); break;
+        case 'r': opt.rounds = (unsigned)parse_count(optarg, "--rounds"); break;
+        case 'n': opt.requests = parse_count(optarg, "--requests"); break;
+        case 'e': opt.epoch = parse_count(optarg, "--epoch"); break;
+        case 's': opt.seed = parse_count(optarg, "--seed"); break;
+        case 'c': opt.csv = true; break;
+        case 'x': opt.extra = false; break;
+        case 'l': list(); exit(0);
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind < argc || opt.threads > 1024) {
+        usage(stderr);
+        exit(2);
+    }
+    opt.mix_on = calloc(bench_nmixes, sizeof(bool));
+    opt.impl_on = calloc(bench_nimpls, sizeof(bool));
+    if (opt.mix_on == NULL || opt.impl_on == NULL)
+        bench_oom("options");
+    for (size_t m = 0; m < bench_nmixes; m++)
+        opt.mix_on[m] = mixes == NULL;
+    for (size_t i = 0; i < bench_nimpls; i++)
+        opt.impl_on[i] = impls == NULL;
+    if (mixes)
+        select_names(mixes, opt.mix_on, bench_nmixes, mix_name);
+    if (impls)
+        select_names(impls, opt.impl_on, bench_nimpls, impl_name);
+    for (size_t i = 0; i < bench_nimpls; i++)
+        opt.impl_on[i] = opt.impl_on[i] && bench_impl_ready(&bench_impls[i]);
+}
+
+/* ---- the team of worker threads ------------------------------------------ */
+
+static struct {
+    unsigned threads;
+    pthread_t *tids;
+    bench_worker_t *w;
+    pthread_barrier_t start, done, epoch;   /* start/done include the driver */
+    const bench_impl_t *impl;               /* the job; NULL: exit */
+    const uint32_t *sizes;
+    size_t requests, epoch_len;             /* epoch_len 0: private workload */
+    struct { double t0, t1, cpu; } *clock;  /* per worker: wall start/end, CPU seconds */
+} team;
+
+static double now(clockid_t clock)
+{
+    struct timespec ts;
+
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Shared workload: everybody stops, the arena is released, everybody goes on. */
+static void end_epoch(bench_worker_t *w, const bench_impl_t *impl)
+{
+    pthread_barrier_wait(&team.epoch);
+    impl->epoch_end(w, w->index == 0);
+    pthread_barrier_wait(&team.epoch);
+}
+
+static void run_job(bench_worker_t *w)
+{
+    const bench_impl_t *impl = team.impl;
+
+    if (impl->thread_init)
+        impl->thread_init(w);
+    double cpu = now(CLOCK_THREAD_CPUTIME_ID);
+    team.clock[w->index].t0 = now(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < team.requests; i++) {
+        size_t r = (i + w->index * 17) % BENCH_SEQ_REQUESTS;
+        impl->request(w, team.sizes + r * BENCH_ALLOCS, BENCH_ALLOCS);
+        if (team.epoch_len && (i + 1) % team.epoch_len == 0)
+            end_epoch(w, impl);
+    }
+    team.clock[w->index].t1 = now(CLOCK_MONOTONIC);
+    team.clock[w->index].cpu = now(CLOCK_THREAD_CPUTIME_ID) - cpu;
+    if (impl->thread_fini)
+        impl->thread_fini(w);
+}
+
+static void *worker_main(void *arg)
+{
+    bench_worker_t *w = arg;
+
+    for (;;) {
+        pthread_barrier_wait(&team.start);
+        if (team.impl == NULL)
+            return NULL;
+        run_job(w);
+        pthread_barrier_wait(&team.done);
+    }
+}
+
+static void team_start(unsigned threads)
+{
+    team.threads = threads;
+    team.tids = calloc(threads, sizeof(*team.tids));
+    team.w = calloc(threads, sizeof(*team.w));
+    team.clock = calloc(threads, sizeof(*team.clock));
+    if (!team.tids || !team.w || !team.clock)
+        bench_oom("team");
+    pthread_barrier_init(&team.start, NULL, threads + 1);
+    pthread_barrier_init(&team.done, NULL, threads + 1);
+    pthread_barrier_init(&team.epoch, NULL, threads);
+    for (unsigned k = 0; k < threads; k++) {
+        team.w[k].index = k;
+        if (pthread_create(&team.tids[k], NULL, worker_main, &team.w[k]) != 0) {
+            perror("npool-bench: pthread_create");
+            exit(1);
+        }
+    }
+}
+
+static void team_stop(void)
+{
+    team.impl = NULL;
+    pthread_barrier_wait(&team.start);
+    for (unsigned k = 0; k < team.threads; k++)
+        pthread_join(team.tids[k], NULL);
+    pthread_barrier_destroy(&team.start);
+    pthread_barrier_destroy(&team.done);
+    pthread_barrier_destroy(&team.epoch);
+    free(team.tids);
+    free(team.w);
+    free(team.clock);
+}
+
+/* One run of impl on every worker; returns the wall time, *cpu the CPU time (seconds). */
+static double team_run(double *cpu, const bench_impl_t *impl, const uint32_t *sizes, size_t requests,
+                       const bench_mix_t *mix)
+{
+    size_t per_request = bench_max_request_bytes(sizes);
+    size_t epoch = mix->shared ? opt.epoch : 0;
+    bench_run_t run = { team.threads, per_request * (epoch ? epoch : 1) * team.threads };
+
+    for (unsigned k = 0; k < team.threads; k++) {
+        team.w[k].arena_bytes = per_request;
+        team.w[k].keep_cap = (size_t)BENCH_ALLOCS * (epoch ? epoch : 1);
+    }
+    if (impl->run_init && impl->run_init(&run) != 0)
+        bench_oom(impl->name);
+    team.impl = impl;
+    team.sizes = sizes;
+    team.epoch_len = epoch;
+    team.requests = epoch ? (requests + epoch - 1) / epoch * epoch : requests;
+    pthread_barrier_wait(&team.start);
+    pthread_barrier_wait(&team.done);
+    if (impl->run_fini)
+        impl->run_fini();
+
+    double t0 = team.clock[0].t0, t1 = team.clock[0].t1;
+    *cpu = 0;
+    for (unsigned k = 0; k < team.threads; k++) {
+        t0 = fmin(t0, team.clock[k].t0);
+        t1 = fmax(t1, team.clock[k].t1);
+        *cpu += team.clock[k].cpu;
+    }
+    return t1 - t0;
+}
+
+/* ---- results -------------------------------------------------------------- */
+
+typedef struct figure_s {
+    bool valid;
+    double ns_med, ns_min, ns_max;      /* ns per allocation (wall x threads / allocations) */
+    double cpu_med;                     /* ns of CPU per allocation (all threads), median:
+                                           immune to preemption on a busy machine */
+    double reqps;                       /* aggregate requests per second, median */
+} figure_t;
+
+static figure_t *figures;               /* [mix][threads - 1][impl] */
+
+static figure_t *figure(size_t m, unsigned t, size_t i)
+{
+    return &figures[(m * opt.threads + (t - 1)) * bench_nimpls + i];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static bool runs_in(size_t i, const bench_mix_t *mix)
+{
+    return opt.impl_on[i] && bench_impls[i].shared == mix->shared;
+}
+
+/* The figure of the implementation called name in this mix (NULL if not run). */
+static const figure_t *named(size_t m, unsigned t, const char *name)
+{
+    for (size_t i = 0; i < bench_nimpls; i++) {
+        if (runs_in(i, &bench_mixes[m]) && strcmp(bench_impls[i].name, name) == 0)
+            return figure(m, t, i)->valid ? figure(m, t, i) : NULL;
+    }
+    return NULL;
+}
+
+static double ratio(const figure_t *f, const figure_t *ref)
+{
+    return ref ? f->ns_med / ref->ns_med : NAN;
+}
+
+/* ---- measuring ---------------------------------------------------------------- */
+
+/* Samples of one (workload, threads): [impl][round] for each metric. */
+typedef struct samples_s {
+    double *ns, *cpu, *rps;
+} samples_t;
+
+static void run_rounds(const bench_mix_t *mix, unsigned threads, const uint32_t *sizes, samples_t *s)
+{
+    double cpu;
+
+    for (size_t i = 0; i < bench_nimpls; i++) {        /* warm-up, untimed */
+        if (runs_in(i, mix))
+            team_run(&cpu, &bench_impls[i], sizes, opt.requests / 10 + 1, mix);
+    }
+    for (unsigned r = 0; r < opt.rounds; r++) {
+        for (size_t i = 0; i < bench_nimpls; i++) {
+            if (!runs_in(i, mix))
+                continue;
+            double wall = team_run(&cpu, &bench_impls[i], sizes, opt.requests, mix);
+            double requests = (double)team.requests * threads;
+            size_t k = i * opt.rounds + r;
+            s->ns[k] = wall * 1e9 * threads / (requests * BENCH_ALLOCS);
+            s->cpu[k] = cpu * 1e9 / (requests * BENCH_ALLOCS);
+            s->rps[k] = requests / wall;
+        }
+    }
+}
+
+static void measure(size_t m, unsigned threads, const uint32_t *sizes)
+{
+    const bench_mix_t *mix = &bench_mixes[m];
+    size_t n = bench_nimpls * opt.rounds;
+    samples_t s = { calloc(n, sizeof(double)), calloc(n, sizeof(double)), calloc(n, sizeof(double)) };
+
+    if (s.ns == NULL || s.cpu == NULL || s.rps == NULL)
+        bench_oom("results");
+    team_start(threads);
+    run_rounds(mix, threads, sizes, &s);
+    team_stop();
+    for (size_t i = 0; i < bench_nimpls; i++) {
+        if (!runs_in(i, mix))
+            continue;
+        double *v = s.ns + i * opt.rounds;
+        figure_t *f = figure(m, threads, i);
+        f->valid = true;
+        f->ns_med = median(v, opt.rounds);
+        f->ns_min = v[0];
+        f->ns_max = v[opt.rounds - 1];
+        f->cpu_med = median(s.cpu + i * opt.rounds, opt.rounds);
+        f->reqps = median(s.rps + i * opt.rounds, opt.rounds);
+    }
+    free(s.ns);
+    free(s.cpu);
+    free(s.rps);
+}
+
+/* ---- output ------------------------------------------------------------------- */
+
+static const char *npool_ref(const bench_mix_t *mix)
+{
+    return mix->shared ? "np-shared" : "np-thread";
+}
+
+/* A ratio for the table: "-" where there is nothing to compare with. */
+static const char *table_ratio(char *buf, size_t len, double r)
+{
+    snprintf(buf, len, isnan(r) ? "-" : "%.2f", r);
+    return buf;
+}
+
+static void print_block(size_t m, unsigned t)
+{
+    const bench_mix_t *mix = &bench_mixes[m];
+    const figure_t *bump = named(m, t, "bump"), *np = named(m, t, npool_ref(mix));
+    const figure_t *npc = mix->shared ? NULL : named(m, t, "np-create");
+    char rb[16], rn[16], rc[16];
+
+    if (!opt.csv)
+        printf("\n%s, %u thread%s\n%-10s %9s %8s %8s %10s %7s %9s %9s %8s\n", mix->name, t, t > 1 ? "s" : "",
+               "impl", "ns/alloc", "min", "max", "Mreq/s", "x bump", "x npool", "x create", "cpu ns");
+    for (size_t i = 0; i < bench_nimpls; i++) {
+        const figure_t *f = figure(m, t, i);
+        if (!runs_in(i, mix) || !f->valid)
+            continue;
+        if (opt.csv)
+            printf("%s,%u,%s,%u,%zu,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f\n", mix->name, t,
+                   bench_impls[i].name, opt.rounds, opt.requests, f->ns_med, f->ns_min, f->ns_max,
+                   f->reqps, ratio(f, bump), ratio(f, np), ratio(f, npc), f->cpu_med);
+        else
+            printf("%-10s %9.2f %8.2f %8.2f %10.3f %7s %9s %9s %8.2f\n", bench_impls[i].name,
+                   f->ns_med, f->ns_min, f->ns_max, f->reqps / 1e6,
+                   table_ratio(rb, sizeof(rb), ratio(f, bump)), table_ratio(rn, sizeof(rn), ratio(f, np)),
+                   table_ratio(rc, sizeof(rc), ratio(f, npc)), f->cpu_med);
+    }
+}
+
+static void print_header(void)
+{
+    if (opt.csv) {
+        printf("workload,threads,impl,rounds,requests_per_thread,ns_per_alloc_median,ns_per_alloc_min,"
+               "ns_per_alloc_max,requests_per_s_median,x_bump,x_npool,x_np_create,cpu_ns_per_alloc_median\n");
+        return;
+    }
+    printf("npool-bench: npool %s, %ld cores, threads 1..%u, %u rounds, %zu requests x %d "
+           "allocations per thread per run\n", np_version(), sysconf(_SC_NPROCESSORS_ONLN),
+           opt.threads, opt.rounds, opt.requests, BENCH_ALLOCS);
+    printf("ns/alloc = wall time x threads / allocations (median of rounds); x bump, x npool,\n"
+           "x create = ns/alloc divided by that of bump, np-thread (np-shared in the shared\n"
+           "workload) and np-create: a peer's \"x npool\" is how many times npool is faster.\n"
+           "cpu ns = CPU time of all threads / allocations (not inflated by preemption).\n");
+}
+
+/* ---- npool reports and the DESIGN.md section 6 summary ---------------------- */
+
+/* printf for the reports; in CSV mode every line becomes a '#' comment. */
+__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    for (char *line = buf, *nl; *line; line = nl) {
+        nl = strchr(line, '\n');
+        nl = nl ? nl + 1 : line + strlen(line);
+        printf("%s%.*s", opt.csv ? "#" : "", (int)(nl - line), line);
+    }
+}
+
+/* Space efficiency of every private workload; returns the request mix's. */
+static double report_space(uint64_t seed)
+{
+    double request_ratio = NAN;
+
+    note("\nspace efficiency (np_create per request, default 16 KiB blocks; requested /\n"
+         "(block_bytes + large_bytes) from np_pool_stats before destroy):\n");
+    for (size_t m = 0; m < bench_nmixes; m++) {
+        if (bench_mixes[m].shared)
+            continue;
+        uint32_t *sizes = bench_sizes(&bench_mixes[m], seed);
+        bench_space_t s;
+        bench_space(sizes, &s);
+        note("  %-12s %8.0f B requested, %8.0f B taken (%.1f blocks, %.2f large): %.3f\n",
+             bench_mixes[m].name, s.requested, s.taken, s.blocks, s.large, s.requested / s.taken);
+        if (m == 0)
+            request_ratio = s.requested / s.taken;
+        free(sizes);
+    }
+    return request_ratio;
+}
+
+static void report_calls(const uint32_t *sizes, bench_calls_t *c)
+{
+    bench_backend_calls(sizes, c);
+    note("\nbackend calls per request, np_create/np_destroy, request mix, steady state:\n"
+         "  default backend, blocks  (np_global_stats cache deltas): %.2f\n"
+         "  default backend, large allocations (malloc + free):      %.2f\n"
+         "  counting np_backend_t hook (bypasses the block cache):   %.2f (%.2f of them blocks)\n",
+         c->block_calls, c->large_calls, c->counted_calls, c->counted_block_calls);
+}
+
+/* One target line; judged on the wall-clock median, CPU-time ratio alongside. */
+static void target(const char *what, double wall, double cpu, double goal, bool higher_is_better)
+{
+    char cpu_text[16] = "";
+
+    if (isnan(wall)) {
+        note("  %-50s   not measured\n", what);
+        return;
+    }
+    if (!isnan(cpu))
+        snprintf(cpu_text, sizeof(cpu_text), "%.2f", cpu);
+    bool met = higher_is_better ? wall >= goal : wall <= goal;
+    note("  %-50s %7.2f %7s  (target %s %.2f)  %s\n", what, wall, cpu_text,
+         higher_is_better ? ">=" : "<=", goal, met ? "met" : "NOT MET");
+}
+
+/* ns(a) / ns(b) in mix m at t threads, by wall clock or by CPU time. */
+static double ns_ratio(size_t m, unsigned t, const char *a, const char *b, bool cpu)
+{
+    const figure_t *fa = named(m, t, a), *fb = named(m, t, b);
+
+    if (fa == NULL || fb == NULL)
+        return NAN;
+    return cpu ? fa->cpu_med / fb->cpu_med : fa->ns_med / fb->ns_med;
+}
+
+static double growth(size_t m, unsigned t, const char *name)
+{
+    const figure_t *a = named(m, 1, name), *b = named(m, t, name);
+    return a && b ? b->reqps / a->reqps : NAN;
+}
+
+static void report_targets(double space, const bench_calls_t *calls)
+{
+    const size_t req = 0, shared = 3;   /* bench_mixes: request, shared */
+    static const struct { const char *impl, *ref; double goal; bool higher; } pairs[] = {
+        { "np-thread", "bump", 1.5, false }, { "np-create", "bump", 1.8, false },
+        { "apr", "np-create", 2, true }, { "apr", "np-thread", 2, true },
+        { "malloc", "np-create", 4, true }, { "malloc", "np-thread", 4, true },
+        { "mi-malloc", "np-create", 3, true }, { "mi-malloc", "np-thread", 3, true },
+        { "mi-heap", "np-create", 3, true }, { "mi-heap", "np-thread", 3, true },
+        { "talloc", "np-create", 10, true }, { "talloc", "np-thread", 10, true },
+    };
+    char what[96];
+
+    note("\nDESIGN.md 6 targets (request workload, 1 thread unless noted; figures, not a test)\n"
+         "  %-50s %7s %7s\n", "ratio", "wall", "cpu");
+    for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+        snprintf(what, sizeof(what), "%s / %s", pairs[k].impl, pairs[k].ref);
+        target(what, ns_ratio(req, 1, pairs[k].impl, pairs[k].ref, false),
+               ns_ratio(req, 1, pairs[k].impl, pairs[k].ref, true), pairs[k].goal, pairs[k].higher);
+    }
+    target("np-create backend calls/request, blocks", calls->block_calls, NAN, 0, false);
+    target("np-create backend calls/request, blocks + large", calls->block_calls + calls->large_calls,
+           NAN, 0, false);
+    if (!isnan(space))
+        target("space: requested / taken from the backend", space, NAN, 0.85, true);
+    for (unsigned t = 2; t <= opt.threads; t++) {
+        for (size_t i = 0; i < bench_nimpls; i++) {
+            const char *name = bench_impls[i].name;
+            if (bench_impls[i].shared || strcmp(name, "bump") == 0)
+                continue;
+            snprintf(what, sizeof(what), "%u-thread growth of %s / growth of bump", t, name);
+            double g = growth(req, t, name) / growth(req, t, "bump");
+            if (strncmp(name, "np-", 3) == 0)
+                target(what, g, NAN, 0.95, true);
+            else if (!isnan(g))
+                note("  %-50s %7.2f          (peer, for reference)\n", what, g);
+        }
+    }
+    for (unsigned t = 1; t <= opt.threads; t++) {
+        snprintf(what, sizeof(what), "shared, %u thread%s: malloc / np-shared", t, t > 1 ? "s" : "");
+        target(what, ns_ratio(shared, t, "malloc", "np-shared", false),
+               ns_ratio(shared, t, "malloc", "np-shared", true), 1.0, true);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    parse_options(argc, argv);
+    figures = calloc(bench_nmixes * opt.threads * bench_nimpls, sizeof(*figures));
+    if (figures == NULL)
+        bench_oom("results");
+    print_header();
+    for (size_t m = 0; m < bench_nmixes; m++) {
+        if (!opt.mix_on[m])
+            continue;
+        uint32_t *sizes = bench_sizes(&bench_mixes[m], opt.seed);
+        for (unsigned t = 1; t <= opt.threads; t++) {
+            measure(m, t, sizes);
+            print_block(m, t);
+            fflush(stdout);
+        }
+        free(sizes);
+    }
+    if (opt.extra) {
+        uint32_t *sizes = bench_sizes(&bench_mixes[0], opt.seed);
+        bench_calls_t calls;
+        double space = report_space(opt.seed);
+        report_calls(sizes, &calls);
+        free(sizes);
+        report_targets(space, &calls);
+    }
+    return 0;
+}

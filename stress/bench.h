@@ -1,0 +1,104 @@
+/*
+ * npool-bench: declarations shared by the driver (bench-main.c), the size
+ * mixes (bench-mix.c), the implementation table (bench-impls.c) and the
+ * npool-only reports (bench-npool.c).
+ */
+#ifndef NPOOL_BENCH_H
+#define NPOOL_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocations per request (DESIGN.md section 6). */
+#define BENCH_ALLOCS 256
+/* Every implementation is asked for memory aligned like np_alloc's. */
+#define BENCH_ALIGN 16
+
+/* ---- bench-mix.c: workloads and their size mixes -------------------------- */
+
+typedef struct bench_band_s {
+    unsigned permille;          /* share of allocations in this band */
+    uint32_t lo, hi;            /* sizes, inclusive, uniformly drawn */
+} bench_band_t;
+
+typedef struct bench_mix_s {
+    const char *name;
+    const char *what;
+    bool shared;                /* all threads allocate into one shared arena */
+    bench_band_t bands[4];
+} bench_mix_t;
+
+extern const bench_mix_t bench_mixes[];
+extern const size_t bench_nmixes;
+
+/* Distinct requests in a precomputed size sequence (requests cycle through it). */
+#define BENCH_SEQ_REQUESTS 64
+
+/* BENCH_SEQ_REQUESTS * BENCH_ALLOCS sizes drawn from mix (deterministic in seed). */
+uint32_t *bench_sizes(const bench_mix_t *mix, uint64_t seed);
+/* Largest arena a request of the sequence needs with BENCH_ALIGN padding. */
+size_t bench_max_request_bytes(const uint32_t *sizes);
+/* Mean requested bytes per request of the sequence. */
+double bench_mean_request_bytes(const uint32_t *sizes);
+
+/* ---- bench-impls.c: the implementations ----------------------------------- */
+
+/* One worker thread's state; each implementation uses the fields it needs. */
+typedef struct bench_worker_s {
+    unsigned index;             /* 0 .. threads - 1 */
+    void *handle;               /* pool, heap or context of the current request */
+    void **keep;                /* malloc family: live pointers until release */
+    size_t nkeep, keep_cap;
+    unsigned char *buf, *cur, *end; /* bump: this thread's reused buffer */
+    size_t arena_bytes;         /* set by the driver: what a release period may take */
+} bench_worker_t;
+
+/* What the driver tells an implementation before a timed run. */
+typedef struct bench_run_s {
+    unsigned threads;
+    size_t arena_bytes;         /* bytes all threads may take between two releases */
+} bench_run_t;
+
+/*
+ * An implementation.  Private ones run "open, BENCH_ALLOCS allocations,
+ * release everything" per request; shared ones allocate into one arena that
+ * all threads share and release it at the end of each epoch (epoch_end).
+ */
+typedef struct bench_impl_s {
+    const char *name;
+    const char *what;
+    bool shared;
+    bool (*available)(void);                    /* NULL: always */
+    int  (*run_init)(const bench_run_t *run);   /* NULL: nothing; 0 or -1 */
+    void (*run_fini)(void);
+    void (*thread_init)(bench_worker_t *w);     /* in the worker thread */
+    void (*thread_fini)(bench_worker_t *w);
+    void (*request)(bench_worker_t *w, const uint32_t *sizes, size_t n);
+    void (*epoch_end)(bench_worker_t *w, bool leader); /* shared: all threads, between barriers */
+} bench_impl_t;
+
+extern const bench_impl_t bench_impls[];
+extern const size_t bench_nimpls;
+
+bool bench_impl_ready(const bench_impl_t *impl);
+_Noreturn void bench_oom(const char *impl);
+
+/* ---- bench-npool.c: npool-only figures ------------------------------------ */
+
+typedef struct bench_space_s {
+    double requested, taken;    /* bytes per request: asked for / from the backend */
+    double blocks, large;       /* blocks and large allocations per request */
+} bench_space_t;
+
+typedef struct bench_calls_s {
+    double block_calls;         /* default backend: block mallocs + frees per request */
+    double large_calls;         /* default backend: large mallocs + frees per request */
+    double counted_calls;       /* np_backend_t counting hook (no block cache) */
+    double counted_block_calls;
+} bench_calls_t;
+
+void bench_space(const uint32_t *sizes, bench_space_t *out);
+void bench_backend_calls(const uint32_t *sizes, bench_calls_t *out);
+
+#endif /* NPOOL_BENCH_H */
