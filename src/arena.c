@@ -112,8 +112,8 @@ void *np__cache_take(size_t size)
     for (size_t i = 0; i < NP_CACHE_BINS; i++) {
         void *b = a->bins[i].head;
         if (b && a->bins[i].size == size) {
-            np__mem_reuse(b, size);
             a->bins[i].head = *(void **)b;
+            np__mem_reuse(b, size);
             a->bins[i].count--;
             np__count(&a->counters.cached_blocks, -1);
             np__count(&a->counters.cached_bytes, -(long long)size);

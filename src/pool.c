@@ -218,8 +218,12 @@ static void free_all_large(np_pool_t *pool)
 
 void *np__alloc(np_pool_t *pool, size_t size, size_t align)
 {
+    /* size 0 gets a byte of its own: one past a full block may be another
+     * allocation's address, which np_free would then release */
+    if (size == 0)
+        size = 1;
     if (np_unlikely(pool->flags & NP_F_DEBUG_PALLOC))
-        return alloc_large(pool, size, align, true);
+        return alloc_large(pool, size, align, size <= pool->max);
     if (np_likely(size <= pool->max))
         return alloc_small(pool, size, align);
     return alloc_large(pool, size, NP_ALIGNMENT, false);
@@ -413,7 +417,8 @@ void *np_alloc(np_pool_t *pool, size_t size)
     void *p;
 
     NP_CHECK_POOL(pool, NULL);
-    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size <= pool->max))
+    /* size - 1 < max: 1..max (size 0 wraps to the slow path) */
+    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size - 1 < pool->max))
         return alloc_small(pool, size, NP_ALIGNMENT);
     NP_GUARDED(pool, p, np__alloc(pool, size, NP_ALIGNMENT));
     return p;
@@ -424,7 +429,7 @@ void *np_nalloc(np_pool_t *pool, size_t size)
     void *p;
 
     NP_CHECK_POOL(pool, NULL);
-    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size <= pool->max))
+    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size - 1 < pool->max))
         return alloc_small(pool, size, 1);
     NP_GUARDED(pool, p, np__alloc(pool, size, 1));
     return p;
