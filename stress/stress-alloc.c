@@ -180,7 +180,8 @@ void st_free_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs, bo
     int rc = np_free(pool, r.p);
     if (!r.large) {
         if (rc != -ENOENT)
-            st_fail(t, "np_free of small allocation %p returned %d, not -ENOENT", (void *)r.p, rc);
+            st_fail(t, "np_free of small allocation %p (%zu bytes) returned %d, not -ENOENT",
+                    (void *)r.p, r.size, rc);
         st_verify(t, &r, "after np_free of a small allocation");
         return;
     }
