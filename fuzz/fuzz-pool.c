@@ -7,9 +7,17 @@
  * verified before it is released); the large list's accounting
  * (np_pool_stats large_count, large_bytes and allocs equal the model's); a
  * size is small or large consistently (memalign always large, sizes above
- * the limit always large, np_free agrees); cleanups run exactly once, newest
- * first, at reset and destroy; injected backend failures surface as NULL with
- * ENOMEM and leave nothing behind; the backend holds nothing at the end.
+ * the limit always large, np_free agrees); copies (strdup, strndup, memdup,
+ * asprintf) equal their source; cleanups run exactly once, newest first, at
+ * reset and destroy, and those that cleanups add while running run in the
+ * next round; file cleanups run at most once through np_cleanup_run_file;
+ * injected backend failures surface as NULL with ENOMEM and leave nothing
+ * behind; the backend holds nothing at the end.
+ *
+ * Operations (low 4 bits): 0 create, 1-3 alloc family, 4 memalign, 5-6 np_free,
+ * 7 cleanup, 8 reset, 9 destroy, 10 copies, 11 stats, 12 fail a coming backend
+ * call, 13 cleanup that allocates and adds a cleanup when run, 14 file
+ * cleanups, 15 verify.
  *
  * Built with -DNP_LIBFUZZER by `make fuzz` (clang, -fsanitize=fuzzer,address,
  * with the library sources compiled in).  Without it, main() replays files
@@ -141,11 +149,16 @@ struct slot {
     size_t max_small_seen, min_large_seen;
     unsigned cleanup_ids[MAXC];         /* in order of adding; 0: anonymous (no data) */
     unsigned nc;
+    int file_fds[MAXC];                 /* armed file cleanups (negative fds: never closed) */
+    unsigned nfiles;
 };
 
 static struct slot slots[SLOTS];
-static unsigned ran_ids[MAXC + 8], nran;
+static unsigned ran_ids[2 * MAXC + 8], nran;
+static unsigned children[MAXC], nchildren;  /* added by cleanups while they ran */
+static unsigned long long reenter_allocs;  /* allocations those cleanups made */
 static unsigned next_id;
+static int next_fd;
 static uint64_t next_key;
 static size_t page_size;
 
@@ -335,10 +348,36 @@ static void op_memalign(struct slot *s, struct input *in)
     record(s, p, size, align, st.large_count, true);
 }
 
-static void op_strdup(struct slot *s, struct input *in)
+/* np_strdup, np_strndup, np_memdup or np_asprintf of bytes from the input. */
+static void *copy_kind(struct slot *s, unsigned kind, const char *src, size_t len, size_t *size,
+                       size_t *align)
 {
-    char buf[256];
-    size_t len = get8(in);
+    size_t n;
+
+    *align = 1;
+    *size = len + 1;
+    switch (kind) {
+    case 0:
+        return np_strdup(s->pool, src);
+    case 1:
+        n = len / 2;                    /* at most n bytes, always terminated */
+        *size = n + 1;
+        return np_strndup(s->pool, src, n);
+    case 2:
+        *align = NP_ALIGNMENT;
+        *size = len;
+        return np_memdup(s->pool, src, len);
+    default:
+        *size = len + 4;
+        return np_asprintf(s->pool, "%s-%02zu", src, len % 100);
+    }
+}
+
+static void op_copy(struct slot *s, struct input *in)
+{
+    char buf[300];
+    unsigned kind = get8(in) % 4;
+    size_t len = get8(in), size, align;
     unsigned long fails = be.failures;
     np_stats_t st;
 
@@ -347,11 +386,16 @@ static void op_strdup(struct slot *s, struct input *in)
     buf[len] = '\0';
     pool_stats(s, &st);
     errno = 0;
-    char *p = np_strdup(s->pool, buf);
+    char *p = copy_kind(s, kind, buf, len, &size, &align);
     if (p == NULL)
-        return expect_injected(s, fails, "np_strdup");
-    FZ_CHECK(strcmp(p, buf) == 0, "np_strdup copy differs");
-    record(s, (unsigned char *)p, len + 1, 1, st.large_count, must_be_large(s, len + 1));
+        return expect_injected(s, fails, "a string copy");
+    char want[310];
+    if (kind == 3)
+        snprintf(want, sizeof(want), "%s-%02zu", buf, len % 100);
+    else
+        snprintf(want, sizeof(want), "%.*s", (int)(size - (kind != 2)), buf);
+    FZ_CHECK(memcmp(p, want, size) == 0, "copy kind %u of %zu bytes differs", kind, len);
+    record(s, (unsigned char *)p, size, align, st.large_count, must_be_large(s, size));
 }
 
 static void forget(struct slot *s, unsigned i)
@@ -393,12 +437,37 @@ struct cdata {
     unsigned id;
     uint64_t key;
     size_t extra;                       /* bytes of pattern after the struct */
+    struct slot *reenter;               /* non-NULL: allocate and add a cleanup when run */
 };
 
 static void log_run(unsigned id)
 {
     FZ_CHECK(nran < sizeof(ran_ids) / sizeof(ran_ids[0]), "more cleanups ran than were added");
     ran_ids[nran++] = id;
+}
+
+static void handler(void *data);
+
+/* A cleanup that uses its pool while the pool is reset or destroyed. */
+static void reenter(struct slot *s)
+{
+    unsigned long fails = be.failures;
+
+    errno = 0;
+    if (np_alloc(s->pool, 16) == NULL)
+        expect_injected(s, fails, "np_alloc in a cleanup");
+    else
+        reenter_allocs++;
+    fails = be.failures;
+    np_cleanup_t *c = np_cleanup_add(s->pool, sizeof(struct cdata));
+    if (c == NULL)
+        return expect_injected(s, fails, "np_cleanup_add in a cleanup");
+    reenter_allocs++;
+    struct cdata *k = c->data;
+    *k = (struct cdata){ ++next_id, ++next_key, 0, NULL };
+    c->handler = handler;
+    FZ_CHECK(nchildren < MAXC, "too many cleanups added by cleanups");
+    children[nchildren++] = k->id;
 }
 
 static void handler(void *data)
@@ -408,6 +477,8 @@ static void handler(void *data)
 
     verify(&a, "cleanup data");
     log_run(d->id);
+    if (d->reenter)
+        reenter(d->reenter);
 }
 
 static void anon_handler(void *data)
@@ -416,10 +487,10 @@ static void anon_handler(void *data)
     log_run(0);
 }
 
-static void op_cleanup(struct slot *s, struct input *in)
+static void op_cleanup(struct slot *s, struct input *in, bool reentrant)
 {
     size_t extra = get8(in), size = 0;
-    bool anon = extra % 8 == 0;
+    bool anon = extra % 8 == 0 && !reentrant;
     unsigned long fails = be.failures;
     np_stats_t st;
 
@@ -441,21 +512,36 @@ static void op_cleanup(struct slot *s, struct input *in)
     record(s, c->data, size, NP_ALIGNMENT, st.large_count, must_be_large(s, size));
     s->a[s->na - 1].cleanup = true;
     struct cdata *d = c->data;
-    *d = (struct cdata){ ++next_id, ++next_key, extra };
+    *d = (struct cdata){ ++next_id, ++next_key, extra, reentrant ? s : NULL };
     fill((unsigned char *)(d + 1), extra, d->key);
     c->handler = handler;
     s->cleanup_ids[s->nc++] = d->id;
 }
 
-/* After reset or destroy: every cleanup ran once, newest first. */
+/*
+ * After reset or destroy: every cleanup ran once, newest first; those that
+ * cleanups added ran after them, newest first too (the next round).
+ */
 static void check_cleanups_ran(struct slot *s, const char *what)
 {
-    FZ_CHECK(nran == s->nc, "%s ran %u cleanups, %u added", what, nran, s->nc);
-    for (unsigned i = 0; i < nran; i++)
-        FZ_CHECK(ran_ids[i] == s->cleanup_ids[s->nc - 1 - i],
-                 "%s: cleanup %u ran in place of %u", what, ran_ids[i], s->cleanup_ids[s->nc - 1 - i]);
-    nran = 0;
-    s->nc = 0;
+    FZ_CHECK(nran == s->nc + nchildren, "%s ran %u cleanups, %u added (%u by cleanups)", what,
+             nran, s->nc + nchildren, nchildren);
+    for (unsigned i = 0; i < nran; i++) {
+        unsigned want = i < s->nc ? s->cleanup_ids[s->nc - 1 - i]
+                                  : children[nchildren - 1 - (i - s->nc)];
+        FZ_CHECK(ran_ids[i] == want, "%s: cleanup %u ran in place of %u", what, ran_ids[i], want);
+    }
+    s->allocs += reenter_allocs;
+    nran = nchildren = 0;
+    reenter_allocs = 0;
+    s->nc = s->nfiles = 0;
+}
+
+/* Start a reset or destroy: nothing logged yet. */
+static void begin_release(void)
+{
+    nran = nchildren = 0;
+    reenter_allocs = 0;
 }
 
 static void forget_all(struct slot *s)
@@ -468,7 +554,7 @@ static void forget_all(struct slot *s)
 static void op_reset(struct slot *s)
 {
     verify_slot(s, "before np_reset");
-    nran = 0;
+    begin_release();
     np_reset(s->pool);
     check_cleanups_ran(s, "np_reset");
     forget_all(s);
@@ -478,7 +564,7 @@ static void op_reset(struct slot *s)
 static void op_destroy(struct slot *s)
 {
     verify_slot(s, "before np_destroy");
-    nran = 0;
+    begin_release();
     np_destroy(s->pool);
     check_cleanups_ran(s, "np_destroy");
     forget_all(s);
@@ -520,6 +606,40 @@ static void op_create(struct slot *s, struct input *in)
     check_stats(s);
 }
 
+/* np_cleanup_file cleanups and np_cleanup_run_file: each runs at most once. */
+static void op_file(struct slot *s, struct input *in)
+{
+    unsigned sub = get8(in);
+    unsigned long fails = be.failures;
+    np_stats_t st;
+
+    if ((sub % 2 == 0 || s->nfiles == 0) && s->nfiles < MAXC && s->na < MAXA) {
+        pool_stats(s, &st);
+        errno = 0;
+        np_cleanup_t *c = np_cleanup_add(s->pool, sizeof(np_cleanup_file_t));
+        if (c == NULL)
+            return expect_injected(s, fails, "np_cleanup_add (file)");
+        record(s, c->data, sizeof(np_cleanup_file_t), NP_ALIGNMENT, st.large_count,
+               must_be_large(s, sizeof(np_cleanup_file_t)));
+        s->a[s->na - 1].cleanup = true;
+        np_cleanup_file_t *cf = c->data;
+        cf->fd = -2 - next_fd++ % 1000000;
+        cf->name = NULL;
+        c->handler = np_cleanup_file;
+        s->file_fds[s->nfiles++] = cf->fd;
+        return;
+    }
+    unsigned i = sub / 2 % (s->nfiles + 1);
+    if (i == s->nfiles) {
+        FZ_CHECK(np_cleanup_run_file(s->pool, 12345678) == -ENOENT, "run_file of an unknown fd");
+        return;
+    }
+    int fd = s->file_fds[i];
+    FZ_CHECK(np_cleanup_run_file(s->pool, fd) == 0, "run_file(%d) of an armed cleanup failed", fd);
+    FZ_CHECK(np_cleanup_run_file(s->pool, fd) == -ENOENT, "run_file(%d) ran twice", fd);
+    s->file_fds[i] = s->file_fds[--s->nfiles];
+}
+
 static void op_fail_next(struct input *in)
 {
     be.countdown = 1 + get8(in) % 8;
@@ -539,12 +659,14 @@ static void run_op(struct input *in)
     case 1: case 2: case 3: return op_alloc(s, in);
     case 4: return op_memalign(s, in);
     case 5: case 6: return op_free(s, in);
-    case 7: return op_cleanup(s, in);
+    case 7: return op_cleanup(s, in, false);
     case 8: return op_reset(s);
     case 9: return op_destroy(s);
-    case 10: return op_strdup(s, in);
+    case 10: return op_copy(s, in);
     case 11: return check_stats(s);
     case 12: return op_fail_next(in);
+    case 13: return op_cleanup(s, in, true);
+    case 14: return op_file(s, in);
     default: return verify_slot(s, "verify");
     }
 }
