@@ -361,7 +361,7 @@ int main(int argc, char **argv)
     st_shared_init();
     devnull = fopen("/dev/null", "w");
     printf("npool-stress %s: seed %llu, %u threads, mode %s, seconds %.1f, ops %llu, "
-           "fail-every %llu (0: no limit, no faults)\n", np_version(), st_g.opt.seed,
+           "fail-every %llu (0: none)\n", np_version(), st_g.opt.seed,
            st_g.opt.threads, st_g.opt.mode == ST_ALL ? "all" : st_mode_names[st_g.opt.mode],
            st_g.opt.seconds, st_g.opt.ops, st_g.opt.fail_every);
     fflush(stdout);
