@@ -115,9 +115,13 @@ static void *worker_main(void *arg)
         st_flush_ops(t);
         if (st_g.opt.ops && total_ops() >= st_g.opt.ops)
             atomic_store(&st_g.stop, true);
-        if (w->lifetime && --w->lifetime == 0)
+        if (w->lifetime && --w->lifetime == 0) {
+            if (st_below(t, 4) == 0)    /* some leave by way of a fork */
+                st_fork_check(t);
             break;
+        }
     }
+    st_flush_ops(t);
     atomic_store_explicit(&w->finished, true, memory_order_release);
     return NULL;                        /* thread exit destroys the thread pool */
 }

@@ -6,7 +6,8 @@
  * reports, cleanup trackers), stress-alloc.c (the randomized allocation
  * mix shared by every mode), stress-backend.c (the fault-injecting
  * backend), and one file per mode: stress-request.c, stress-thread.c,
- * stress-shared.c, stress-rcu.c (stats readers live in stress-main.c).
+ * stress-shared.c, stress-rcu.c, stress-fork.c (forks during churn; stats
+ * readers live in stress-main.c).
  */
 #ifndef NPOOL_STRESS_H
 #define NPOOL_STRESS_H
@@ -27,7 +28,7 @@ enum st_mode {
     ST_SHARED,          /* shared pools every thread allocates from at once */
     ST_RCU,             /* published pools, readers, np_destroy_deferred */
     ST_STATS,           /* np_global_stats readers */
-    ST_CHURN,           /* worker threads exit and new ones start */
+    ST_CHURN,           /* worker threads exit and new ones start; forks */
     ST_NMODES,
     ST_ALL = ST_NMODES
 };
@@ -200,6 +201,8 @@ void st_shared_fini(struct st_thread *t);
 void st_rcu_step(struct st_thread *t);
 void st_rcu_fini(struct st_thread *t);
 void st_stats_step(struct st_thread *t);
+/* Fork; the child must find npool usable (not in TSan builds). */
+void st_fork_check(struct st_thread *t);
 
 /* Number of shared pool slots (for the stats invariant). */
 #define ST_SHARED_SLOTS 4
