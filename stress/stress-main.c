@@ -253,11 +253,22 @@ static void final_checks(const np_stats_t *start, const np_stats_t *end)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: npool-stress [--threads N] [--seconds S | --ops N] [--seed N]\n"
+            "usage: npool-stress [--threads N] [--seconds S] [--ops N] [--seed N]\n"
             "                    [--mode all|request|thread|shared|rcu|stats|churn]\n"
             "                    [--fail-every N] [--quiet]\n"
-            "Hammers npool with many threads and verifies every byte; exits non-zero\n"
-            "on corruption or a broken invariant (the seed is printed to replay).\n");
+            "Hammers npool with many threads and verifies every byte they wrote.\n"
+            "  --threads N     worker threads (default: 2 x online CPUs)\n"
+            "  --seconds S     run time (default 10 s unless --ops is given)\n"
+            "  --ops N         stop after N operations in all\n"
+            "  --seed N        replay a run (the seed is printed at start and on failure)\n"
+            "  --mode M        one part only: request (per-request pools), thread\n"
+            "                  (np_thread_pool), shared (np_create_shared), rcu (publish,\n"
+            "                  read, np_destroy_deferred), stats (np_global_stats), churn\n"
+            "                  (threads exit and start, some fork); all: a mix (default)\n"
+            "  --fail-every N  pools on the test backend fail every N-th backend call\n"
+            "  --quiet         no progress line each second\n"
+            "Exit status: 0 PASS, 1 FAIL (corruption, unexpected NULL, broken invariant),\n"
+            "2 bad usage.\n");
 }
 
 static unsigned long long number(const char *opt, const char *s)
@@ -268,6 +279,18 @@ static unsigned long long number(const char *opt, const char *s)
 
     if (errno || end == s || *end || *s == '-') {
         fprintf(stderr, "npool-stress: bad number for --%s: %s\n", opt, s);
+        exit(2);
+    }
+    return v;
+}
+
+static double seconds(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+
+    if (end == s || *end || !(v >= 0)) {
+        fprintf(stderr, "npool-stress: bad number for --seconds: %s\n", s);
         exit(2);
     }
     return v;
@@ -305,7 +328,7 @@ static void parse_options(int argc, char **argv, struct st_options *o)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 't': o->threads = (unsigned)number("threads", optarg); break;
-        case 's': o->seconds = strtod(optarg, NULL); break;
+        case 's': o->seconds = seconds(optarg); break;
         case 'o': o->ops = number("ops", optarg); break;
         case 'S': o->seed = number("seed", optarg); break;
         case 'm': o->mode = parse_mode(optarg); break;
@@ -315,7 +338,7 @@ static void parse_options(int argc, char **argv, struct st_options *o)
         default: usage(stderr); exit(2);
         }
     }
-    if (optind < argc || o->threads == 0 || o->threads > 1024 || o->seconds < 0) {
+    if (optind < argc || o->threads == 0 || o->threads > 1024) {
         usage(stderr);
         exit(2);
     }
