@@ -27,7 +27,7 @@
 #define ST_FORK_TIMEOUT_S 20
 
 /* The child's work; its exit status says what failed (0: nothing). */
-static int child(void)
+__attribute__((unused)) static int child(void)
 {
     np_pool_t *p = np_create(0), *s = np_create_shared(4096), *d = np_create(0);
     np_stats_t st;
@@ -50,7 +50,7 @@ static int child(void)
 }
 
 /* Wait for pid; fail the run if it does not end in time or ends badly. */
-static void reap_child(struct st_thread *t, pid_t pid)
+__attribute__((unused)) static void reap_child(struct st_thread *t, pid_t pid)
 {
     struct timespec tick = { 0, 2 * 1000 * 1000 };          /* polling, not synchronisation */
     int status;
