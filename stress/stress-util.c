@@ -58,10 +58,11 @@ void st_fail(const struct st_thread *t, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nnpool-stress: replay with --seed %llu --threads %u --mode %s%s\n",
+    fprintf(stderr, "\nnpool-stress: replay with --seed %llu --threads %u --mode %s%s%s\n",
             st_g.opt.seed, st_g.opt.threads,
             st_g.opt.mode == ST_ALL ? "all" : st_mode_names[st_g.opt.mode],
-            st_g.opt.fail_every ? " --fail-every (same N)" : "");
+            st_g.opt.fail_every ? " --fail-every (same N)" : "",
+            st_g.opt.no_fork ? " --no-fork" : "");
     fprintf(stderr, "npool-stress: FAIL\n");
     /* other threads may be mid-corruption: leave without running destructors */
     _exit(1);

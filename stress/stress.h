@@ -45,6 +45,7 @@ struct st_options {
     int mode;                   /* enum st_mode or ST_ALL */
     unsigned long long fail_every;
     bool quiet;
+    bool no_fork;               /* churned threads never fork */
 };
 
 struct st_global {
