@@ -111,9 +111,10 @@ size_t st_check(const void *p, size_t n, uint64_t key)
     const unsigned char *b = p;
 
     for (size_t i = 0; i < n; i += 8) {
-        uint64_t w = pattern_word(key, i);
+        uint64_t w = pattern_word(key, i), v = w;
         size_t len = n - i < 8 ? n - i : 8;
-        if (memcmp(b + i, &w, len) != 0) {
+        memcpy(&v, b + i, len);         /* a partial word keeps w's other bytes */
+        if (v != w) {
             const unsigned char *e = (const unsigned char *)&w;
             for (size_t j = 0; j < len; j++)
                 if (b[i + j] != e[j])
