@@ -7,7 +7,8 @@
 #
 # --no-fork: forking is left out of `make check` while a known deadlock
 # stands (fork racing with the first np_destroy_deferred calls of a process:
-# repro/repro-fork-call-rcu.c); `npool-stress --mode churn` exercises it.
+# repro/repro-fork-call-rcu.c; a forked child can also hang: repro-fork-register.c);
+# `npool-stress --mode churn` exercises both.
 stress_run() {
     if [ "${NP_UNDER_VALGRIND:-0}" = 1 ]; then
         echo "valgrind: npool-stress --quiet --no-fork $2"
