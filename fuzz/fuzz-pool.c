@@ -14,6 +14,9 @@
  * injected backend failures surface as NULL with ENOMEM and leave nothing
  * behind; the backend holds nothing at the end.
  *
+ * Backends: libc through npool's cache; a counting one that fails on demand,
+ * with and without memalign; a tight one whose allocations lie back to back.
+ *
  * Operations (low 4 bits): 0 create, 1-3 alloc family, 4 memalign, 5-6 np_free,
  * 7 cleanup, 8 reset, 9 destroy, 10 copies, 11 stats, 12 fail a coming backend
  * call, 13 cleanup that allocates and adds a cleanup when run, 14 file
@@ -128,6 +131,42 @@ static void be_free(void *p, void *ctx)
 static const np_backend_t be_with = { be_alloc, be_free, be_memalign, NULL };
 static const np_backend_t be_without = { be_alloc, be_free, NULL, NULL };
 
+/*
+ * A "tight" backend: allocations back to back in one arena, no headers
+ * between them (like the TSan allocator's chunks), never reused within an
+ * input.  Running out counts as an injected failure.
+ */
+#define TIGHT_SIZE (8u << 20)
+static unsigned char *tight;
+static size_t tight_used;
+
+static void *tight_alloc(size_t size, void *ctx)
+{
+    (void)ctx;
+    if (be_should_fail())
+        return NULL;
+    if (tight == NULL && (tight = malloc(TIGHT_SIZE)) == NULL)
+        abort();
+    size_t at = (tight_used + NP_ALIGNMENT - 1) & ~(size_t)(NP_ALIGNMENT - 1);
+    if (size > TIGHT_SIZE - at) {
+        be.failures++;
+        return NULL;
+    }
+    tight_used = at + size;
+    be.live++;
+    return tight + at;
+}
+
+static void tight_free(void *p, void *ctx)
+{
+    (void)ctx;
+    FZ_CHECK((unsigned char *)p >= tight && (unsigned char *)p < tight + tight_used,
+             "tight backend: free of %p, not one of its allocations", p);
+    be.live--;
+}
+
+static const np_backend_t be_tight = { tight_alloc, tight_free, NULL, NULL };
+
 /* ---- the model -------------------------------------------------------------------- */
 
 struct alloc {
@@ -184,10 +223,10 @@ static void verify(const struct alloc *a, const char *where)
     if (a->cleanup)
         return;
     for (size_t i = 0; i < a->size; i += 8) {
-        uint64_t w = mix(a->key + i / 8);
-        size_t len = a->size - i < 8 ? a->size - i : 8;
-        FZ_CHECK(memcmp(a->p + i, &w, len) == 0, "%s: allocation %p (%zu bytes) corrupted "
-                 "near byte %zu", where, (void *)a->p, a->size, i);
+        uint64_t w = mix(a->key + i / 8), v = w;
+        memcpy(&v, a->p + i, a->size - i < 8 ? a->size - i : 8);  /* inlined: no call */
+        FZ_CHECK(v == w, "%s: allocation %p (%zu bytes) corrupted near byte %zu", where,
+                 (void *)a->p, a->size, i);
     }
 }
 
@@ -208,6 +247,20 @@ static void check_no_overlap(const unsigned char *p, size_t size)
                      "new allocation [%p, +%zu) overlaps live [%p, +%zu) of slot %u",
                      (const void *)p, size, (void *)a->p, a->size, k);
         }
+    }
+}
+
+/*
+ * np_free tells large allocations by address: a zero-size small allocation
+ * must never share its address with a live large one of the same pool.
+ */
+static void check_no_alias(const struct slot *s, const unsigned char *p, size_t size, bool large)
+{
+    for (unsigned i = 0; i < s->na; i++) {
+        const struct alloc *a = &s->a[i];
+        FZ_CHECK(a->p != p || !((large && !a->large && a->size == 0) ||
+                                (!large && size == 0 && a->large)),
+                 "zero-size allocation and large allocation share address %p", (const void *)p);
     }
 }
 
@@ -256,6 +309,7 @@ static void record(struct slot *s, unsigned char *p, size_t size, size_t align,
     FZ_CHECK(large || st.large_count == large_before, "large_count jumped %zu -> %zu",
              large_before, st.large_count);
     FZ_CHECK(large || !must_be_large, "a %zu-byte allocation that must be large is small", size);
+    check_no_alias(s, p, size, large);
     if (!must_be_large) {                           /* plain sizes: one threshold */
         if (large && size < s->min_large_seen)
             s->min_large_seen = size;
@@ -580,8 +634,8 @@ static void op_create(struct slot *s, struct input *in)
 
     if (s->pool)
         op_destroy(s);
-    if ((b >> 4) % 3)
-        cfg.backend = (b >> 4) % 3 == 1 ? &be_with : &be_without;
+    static const np_backend_t *const backends[] = { NULL, &be_with, &be_without, &be_tight };
+    cfg.backend = backends[(b >> 4) % 4];
     if (m >= 128)                       /* explicit small limit, clamped by the block */
         cfg.max_small = (size_t)(m - 127) * 16;
     errno = 0;
@@ -689,6 +743,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (slots[k].pool)
             op_destroy(&slots[k]);
     FZ_CHECK(be.live == 0, "backend: %ld allocations live after every pool was destroyed", be.live);
+    tight_used = 0;
     return 0;
 }
 

@@ -116,7 +116,7 @@ static void *worker_main(void *arg)
         if (st_g.opt.ops && total_ops() >= st_g.opt.ops)
             atomic_store(&st_g.stop, true);
         if (w->lifetime && --w->lifetime == 0) {
-            if (st_below(t, 4) == 0)    /* some leave by way of a fork */
+            if (!st_g.opt.no_fork && st_below(t, 4) == 0)  /* some leave by way of a fork */
                 st_fork_check(t);
             break;
         }
@@ -255,7 +255,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: npool-stress [--threads N] [--seconds S] [--ops N] [--seed N]\n"
             "                    [--mode all|request|thread|shared|rcu|stats|churn]\n"
-            "                    [--fail-every N] [--quiet]\n"
+            "                    [--fail-every N] [--quiet] [--no-fork]\n"
             "Hammers npool with many threads and verifies every byte they wrote.\n"
             "  --threads N     worker threads (default: 2 x online CPUs)\n"
             "  --seconds S     run time (default 10 s unless --ops is given)\n"
@@ -267,6 +267,7 @@ static void usage(FILE *out)
             "                  (threads exit and start, some fork); all: a mix (default)\n"
             "  --fail-every N  pools on the test backend fail every N-th backend call\n"
             "  --quiet         no progress line each second\n"
+            "  --no-fork       churned threads never fork (see stress/repro/repro-fork-call-rcu.c)\n"
             "Exit status: 0 PASS, 1 FAIL (corruption, unexpected NULL, broken invariant),\n"
             "2 bad usage.\n");
 }
@@ -317,6 +318,7 @@ static void parse_options(int argc, char **argv, struct st_options *o)
         { "mode", required_argument, NULL, 'm' },
         { "fail-every", required_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
+        { "no-fork", no_argument, NULL, 'F' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -334,6 +336,7 @@ static void parse_options(int argc, char **argv, struct st_options *o)
         case 'm': o->mode = parse_mode(optarg); break;
         case 'f': o->fail_every = number("fail-every", optarg); break;
         case 'q': o->quiet = true; break;
+        case 'F': o->no_fork = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }

@@ -58,10 +58,11 @@ void st_fail(const struct st_thread *t, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nnpool-stress: replay with --seed %llu --threads %u --mode %s%s\n",
+    fprintf(stderr, "\nnpool-stress: replay with --seed %llu --threads %u --mode %s%s%s\n",
             st_g.opt.seed, st_g.opt.threads,
             st_g.opt.mode == ST_ALL ? "all" : st_mode_names[st_g.opt.mode],
-            st_g.opt.fail_every ? " --fail-every (same N)" : "");
+            st_g.opt.fail_every ? " --fail-every (same N)" : "",
+            st_g.opt.no_fork ? " --no-fork" : "");
     fprintf(stderr, "npool-stress: FAIL\n");
     /* other threads may be mid-corruption: leave without running destructors */
     _exit(1);
@@ -110,9 +111,10 @@ size_t st_check(const void *p, size_t n, uint64_t key)
     const unsigned char *b = p;
 
     for (size_t i = 0; i < n; i += 8) {
-        uint64_t w = pattern_word(key, i);
+        uint64_t w = pattern_word(key, i), v = w;
         size_t len = n - i < 8 ? n - i : 8;
-        if (memcmp(b + i, &w, len) != 0) {
+        memcpy(&v, b + i, len);         /* a partial word keeps w's other bytes */
+        if (v != w) {
             const unsigned char *e = (const unsigned char *)&w;
             for (size_t j = 0; j < len; j++)
                 if (b[i + j] != e[j])

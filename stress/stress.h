@@ -45,6 +45,7 @@ struct st_options {
     int mode;                   /* enum st_mode or ST_ALL */
     unsigned long long fail_every;
     bool quiet;
+    bool no_fork;               /* churned threads never fork */
 };
 
 struct st_global {
@@ -201,7 +202,7 @@ void st_shared_fini(struct st_thread *t);
 void st_rcu_step(struct st_thread *t);
 void st_rcu_fini(struct st_thread *t);
 void st_stats_step(struct st_thread *t);
-/* Fork; the child must find npool usable (not in TSan builds). */
+/* Fork; the child must find npool usable (not in sanitizer builds). */
 void st_fork_check(struct st_thread *t);
 
 /* Number of shared pool slots (for the stats invariant). */
