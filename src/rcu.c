@@ -15,17 +15,50 @@ CDS_LIST_HEAD(np__arenas);
 CDS_LIST_HEAD(np__shared_pools);
 
 /*
- * A call_rcu enqueue is two steps (swap the tail, then link); a fork between
- * them leaves the child's callback queue broken for good, and its barrier
- * waits forever.  Enqueues take this lock shared, fork takes it exclusive.
+ * Fork safety around liburcu 0.13, whose own fork handlers leave gaps:
+ *   - a call_rcu enqueue is two steps (swap the tail, then link); a fork
+ *     between them leaves the child's callback queue broken for good;
+ *   - urcu-bp registers a thread (on its first read lock) under an internal
+ *     lock that urcu_bp_before_fork does not take; a fork during a
+ *     registration leaves it locked in the child, whose call_rcu worker then
+ *     never starts;
+ *   - the first call_rcu of a process creates the worker under a mutex while
+ *     holding a read lock, and prefork holds that mutex while the worker
+ *     waits for readers.
+ * So enqueues and registrations take fork_lock shared (fork takes it
+ * exclusive), every thread registers once through register_thread, and the
+ * worker is created once, outside any read section, before the first
+ * enqueue.
  */
-static pthread_rwlock_t enqueue_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static __thread bool registered __attribute__((tls_model("initial-exec")));
+static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
+
+static void register_thread(void)
+{
+    pthread_rwlock_rdlock(&fork_lock);
+    urcu_bp_register_thread();
+    pthread_rwlock_unlock(&fork_lock);
+    registered = true;
+}
+
+static inline void ensure_registered(void)
+{
+    if (np_unlikely(!registered))
+        register_thread();
+}
+
+static void create_worker(void)
+{
+    (void)urcu_bp_get_default_call_rcu_data();
+}
 
 /* TSan: the happens-before edges of grace periods and barriers (see urcu-wrap.h). */
 static char gp_token, barrier_token;
 
 void np__read_lock(void)
 {
+    ensure_registered();
     urcu_bp_read_lock();
 }
 
@@ -107,14 +140,17 @@ void np_destroy_deferred(np_pool_t *pool)
     /* unlinked now: the grace period call_rcu waits for covers registry readers */
     if (pool->flags & NP_F_REGISTERED)
         registry_unlink(pool);
+    ensure_registered();
+    pthread_once(&worker_once, create_worker);
     np__tsan_release(pool);
-    pthread_rwlock_rdlock(&enqueue_lock);
+    pthread_rwlock_rdlock(&fork_lock);
     urcu_bp_call_rcu(&pool->rcu, deferred_destroy);
-    pthread_rwlock_unlock(&enqueue_lock);
+    pthread_rwlock_unlock(&fork_lock);
 }
 
 void np_rcu_barrier(void)
 {
+    ensure_registered();
     urcu_bp_barrier();
     np__tsan_acquire(&barrier_token);
 }
@@ -132,7 +168,7 @@ static void prefork(void)
     np_pool_t *pool;
 
     urcu_bp_call_rcu_before_fork();
-    pthread_rwlock_wrlock(&enqueue_lock);
+    pthread_rwlock_wrlock(&fork_lock);
     pthread_mutex_lock(&np__registry_lock);
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         pthread_mutex_lock(&pool->mutex);
@@ -147,7 +183,7 @@ static void postfork_parent(void)
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         pthread_mutex_unlock(&pool->mutex);
     pthread_mutex_unlock(&np__registry_lock);
-    pthread_rwlock_unlock(&enqueue_lock);
+    pthread_rwlock_unlock(&fork_lock);
     urcu_bp_call_rcu_after_fork_parent();
 }
 
@@ -159,7 +195,7 @@ static void postfork_child(void)
     cds_list_for_each_entry(pool, &np__shared_pools, node)
         np__shared_after_fork_child(pool);
     pthread_mutex_init(&np__registry_lock, NULL);
-    enqueue_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    fork_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
     urcu_bp_call_rcu_after_fork_child();
 }
 
