@@ -1,8 +1,10 @@
 /*
  * fork: a process with busy threads and pending deferred destroys forks; the
  * child can still create, allocate, destroy, destroy deferred and barrier.
- * (Not run under TSan, which cannot start threads after a multithreaded
- * fork, as liburcu's call_rcu worker in the child must.)
+ * Not run under TSan, which cannot start threads after a multithreaded fork
+ * (liburcu's call_rcu worker in the child must), nor under clang 14's ASan,
+ * whose allocator is not fork-safe: a child's malloc can wait for ever on an
+ * allocator lock another parent thread held at fork time (seen with gdb).
  */
 #include <check.h>
 #include <pthread.h>
@@ -60,10 +62,8 @@ static int child_work(void)
 
 START_TEST(test_forked_child_stays_usable)
 {
-    if (test_under_sanitizer() && !test_redzone()) {
-        /* TSan build (ASan has a redzone): see the file comment */
-        return;
-    }
+    if (test_under_sanitizer())
+        return;                                 /* see the file comment */
     atomic_store(&stop_workers, 0);
     atomic_store(&worker_rounds, 0);
     shared_at_fork = np_create_shared(0);
