@@ -285,7 +285,7 @@ typedef struct np_stats_s {
     size_t used_bytes;     /* bytes handed out from blocks, padding included */
     size_t large_count;    /* live large allocations */
     size_t large_bytes;
-    size_t cached_blocks;  /* free blocks held in thread caches (global) */
+    size_t cached_blocks;  /* free blocks and large buffers held in thread caches (global) */
     size_t cached_bytes;
     unsigned long long allocs, resets;
     size_t shared_pools;   /* live shared pools (global statistics) */
@@ -333,6 +333,11 @@ typedef enum np_option_e {
     NP_OPTION_REDZONE,          /* NPOOL_REDZONE: bytes of poisoned redzone after
                                    each small allocation in ASan builds
                                    (default 16; 0 disables) */
+    NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
+                                   (4-64 KiB requests of default-backend pools,
+                                   kept in 8/16/32/64 KiB classes) a thread
+                                   keeps, besides NPOOL_THREAD_CACHE (default
+                                   1 MiB; 0 disables) */
     NP_OPTION_COUNT
 } np_option_t;
 

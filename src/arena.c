@@ -88,21 +88,30 @@ np_counters_t *np__counters(void)
 
 /* ---- block cache --------------------------------------------------------- */
 
+static void cache_release_list(np_arena_t *a, void **head, size_t size)
+{
+    void *b = *head;
+
+    while (b) {
+        void *next = *(void **)b;
+        np__mem_reuse(b, size);
+        free(b);
+        np__count(&a->counters.cached_blocks, -1);
+        np__count(&a->counters.cached_bytes, -(long long)size);
+        b = next;
+    }
+    *head = NULL;
+}
+
 static void cache_release_all(np_arena_t *a)
 {
     for (size_t i = 0; i < NP_CACHE_BINS; i++) {
-        void *b = a->bins[i].head;
-        while (b) {
-            void *next = *(void **)b;
-            np__mem_reuse(b, a->bins[i].size);
-            free(b);
-            np__count(&a->counters.cached_blocks, -1);
-            np__count(&a->counters.cached_bytes, -(long long)a->bins[i].size);
-            b = next;
-        }
-        a->bins[i].head = NULL;
+        cache_release_list(a, &a->bins[i].head, a->bins[i].size);
         a->bins[i].count = 0;
     }
+    for (unsigned c = 1; c <= NP_LARGE_CLASSES; c++)
+        cache_release_list(a, &a->large[c - 1], NP_LARGE_CLASS_BYTES(c));
+    a->large_held = 0;
 }
 
 void *np__cache_take(size_t size)
@@ -128,7 +137,8 @@ bool np__cache_put(void *block, size_t size)
 {
     np_arena_t *a = np__arena();
     long limit = np__option(NP_OPTION_THREAD_CACHE);
-    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed);
+    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed) -
+                     (long long)a->large_held;
 
     if (a->no_cache || held + (long long)size > limit)
         return false;
@@ -150,6 +160,44 @@ bool np__cache_put(void *block, size_t size)
     a->bins[slot].head = block;
     a->bins[slot].count++;
     np__mem_cached(block, size);
+    np__count(&a->counters.cached_blocks, 1);
+    np__count(&a->counters.cached_bytes, (long long)size);
+    return true;
+}
+
+/*
+ * Large buffers (4-64 KiB, by class) have a budget of their own,
+ * NP_OPTION_LARGE_CACHE, so that a burst of them cannot evict the blocks.
+ * They are counted in the cached_* statistics like blocks.
+ */
+void *np__large_take(unsigned cls)
+{
+    np_arena_t *a = np__arena();
+    void *b = a->large[cls - 1];
+    size_t size = NP_LARGE_CLASS_BYTES(cls);
+
+    if (b == NULL)
+        return NULL;
+    a->large[cls - 1] = *(void **)b;
+    a->large_held -= size;
+    np__mem_reuse(b, size);
+    np__count(&a->counters.cached_blocks, -1);
+    np__count(&a->counters.cached_bytes, -(long long)size);
+    return b;
+}
+
+/* Keep a free large buffer if the budget allows; false: caller frees it. */
+bool np__large_keep(void *buf, unsigned cls)
+{
+    np_arena_t *a = np__arena();
+    size_t size = NP_LARGE_CLASS_BYTES(cls);
+
+    if (a->no_cache || a->large_held + size > (size_t)np__option(NP_OPTION_LARGE_CACHE))
+        return false;
+    *(void **)buf = a->large[cls - 1];
+    a->large[cls - 1] = buf;
+    a->large_held += size;
+    np__mem_cached(buf, size);
     np__count(&a->counters.cached_blocks, 1);
     np__count(&a->counters.cached_bytes, (long long)size);
     return true;

@@ -28,6 +28,11 @@
 #define NP_BLOCK_MAX_FAILED 4
 /* How many entries of the large list are searched for a free slot. */
 #define NP_LARGE_REUSE_SCAN 4
+/* Large allocations of 4 KiB < size <= 64 KiB come from the thread cache in
+ * power-of-two classes 1..NP_LARGE_CLASSES (8, 16, 32, 64 KiB); class 0: the
+ * backend, uncached. */
+#define NP_LARGE_CLASSES 4
+#define NP_LARGE_CLASS_BYTES(cls) ((size_t)4096 << (cls))
 
 /* Pool flags beyond the public NP_SHARED. */
 #define NP_F_THREAD_POOL  0x100u  /* owned by an arena: never np_destroy'd */
@@ -57,6 +62,7 @@ struct np_large_s {
     void *base;                 /* what the backend returned (ptr if aligned by it) */
     size_t size;
     bool small;                 /* a small request served here (debug palloc) */
+    unsigned char cls;          /* large-cache class of base, 0: backend-owned */
 };
 
 struct np_pool_s {
@@ -121,6 +127,8 @@ void  np__backend_free(const np_pool_t *pool, void *ptr);
 void *np__backend_memalign(const np_pool_t *pool, size_t align, size_t size, void **base);
 void *np__block_get(const np_pool_t *pool);     /* a block of pool->block_size */
 void  np__block_put(const np_pool_t *pool, void *block, bool to_cache);
+void *np__large_get(const np_pool_t *pool, unsigned cls);   /* NP_LARGE_CLASS_BYTES(cls) */
+void  np__large_put(const np_pool_t *pool, void *buf, unsigned cls, bool to_cache);
 
 /* ---- arena.c ------------------------------------------------------------- */
 struct np_arena_s {
@@ -131,6 +139,8 @@ struct np_arena_s {
         void *head;             /* free blocks linked through their first word */
         size_t count;
     } bins[4];
+    void *large[NP_LARGE_CLASSES];  /* free large buffers by class - 1, linked */
+    size_t large_held;          /* bytes in large[], part of counters.cached_bytes */
     size_t cache_limit;
     bool live;                  /* a thread owns it; false: parked for reuse */
     bool no_cache;              /* the fallback arena, shared by many threads */
@@ -141,6 +151,8 @@ np_arena_t    *np__arena(void);                 /* never NULL */
 np_counters_t *np__counters(void);
 void *np__cache_take(size_t size);
 bool  np__cache_put(void *block, size_t size);
+void *np__large_take(unsigned cls);
+bool  np__large_keep(void *buf, unsigned cls);
 void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
 int   np__arena_dump(FILE *out);
 
