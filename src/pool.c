@@ -120,16 +120,28 @@ static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align
     return m;
 }
 
-/* Bump `last` of block b if the request fits; NULL otherwise. */
-static inline void *bump(np_pool_t *pool, np_block_t *b, size_t size, size_t need, size_t align)
+/* valgrind's client request needs a stack frame: keep it off the fast path. */
+static __attribute__((noinline, cold)) void annotate_alloc(np_pool_t *pool, void *m, size_t size)
 {
-    unsigned char *m = np_align_ptr(b->last, align);
+    np__mem_alloc(pool, m, size);
+}
 
-    if ((size_t)(b->end - m) < need)
-        return NULL;
+/* Does the request fit in block b?  *mp: where it would start. */
+static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned char **mp)
+{
+    *mp = np_align_ptr(b->last, align);
+    return (size_t)(b->end - *mp) >= need;
+}
+
+/* Hand out m (which fits) from block b. */
+static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size, size_t need)
+{
     b->last = m + need;
     pool->allocs++;
-    np__mem_alloc(pool, m, size);
+    if (np_unlikely(np__vg_active()))
+        annotate_alloc(pool, m, size);
+    else
+        np__mem_alloc(pool, m, size);   /* ASan only: no client request */
     return m;
 }
 
@@ -140,11 +152,12 @@ static inline void *bump(np_pool_t *pool, np_block_t *b, size_t size, size_t nee
 static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t size,
                                                          size_t need, size_t align)
 {
+    unsigned char *m;
+
     for (np_block_t *b = pool->current->next; b; b = b->next) {
-        void *m = bump(pool, b, size, need, align);
-        if (m) {
+        if (fits(b, need, align, &m)) {
             count_failures(pool, b);
-            return m;
+            return bump(pool, b, m, size, need);
         }
     }
     return alloc_block(pool, size, need, align);
@@ -154,9 +167,12 @@ static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t 
 static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align)
 {
     size_t need = size + NP_REDZONE_OF(pool);
-    void *m = bump(pool, pool->current, size, need, align);
+    np_block_t *b = pool->current;
+    unsigned char *m;
 
-    return np_likely(m != NULL) ? m : alloc_small_scan(pool, size, need, align);
+    if (np_likely(fits(b, need, align, &m)))
+        return bump(pool, b, m, size, need);
+    return alloc_small_scan(pool, size, need, align);
 }
 
 /* Bookkeeping records (large list, cleanups): not counted as allocations. */
