@@ -335,7 +335,7 @@ typedef enum np_option_e {
                                    (default 16; 0 disables) */
     NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
                                    (4-64 KiB requests of default-backend pools,
-                                   kept in 8/16/32/64 KiB classes) a thread
+                                   kept in 16 size classes) a thread
                                    keeps, besides NPOOL_THREAD_CACHE (default
                                    1 MiB; 0 disables) */
     NP_OPTION_COUNT

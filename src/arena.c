@@ -110,7 +110,7 @@ static void cache_release_all(np_arena_t *a)
         a->bins[i].count = 0;
     }
     for (unsigned c = 1; c <= NP_LARGE_CLASSES; c++)
-        cache_release_list(a, &a->large[c - 1], NP_LARGE_CLASS_BYTES(c));
+        cache_release_list(a, &a->large[c - 1], np__large_class_bytes(c));
     a->large_held = 0;
 }
 
@@ -174,7 +174,7 @@ void *np__large_take(unsigned cls)
 {
     np_arena_t *a = np__arena();
     void *b = a->large[cls - 1];
-    size_t size = NP_LARGE_CLASS_BYTES(cls);
+    size_t size = np__large_class_bytes(cls);
 
     if (b == NULL)
         return NULL;
@@ -190,7 +190,7 @@ void *np__large_take(unsigned cls)
 bool np__large_keep(void *buf, unsigned cls)
 {
     np_arena_t *a = np__arena();
-    size_t size = NP_LARGE_CLASS_BYTES(cls);
+    size_t size = np__large_class_bytes(cls);
 
     if (a->no_cache || a->large_held + size > (size_t)np__option(NP_OPTION_LARGE_CACHE))
         return false;

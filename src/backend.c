@@ -94,7 +94,7 @@ void *np__large_get(const np_pool_t *pool, unsigned cls)
 {
     void *buf = np__large_take(cls);
 
-    return buf ? buf : np__backend_alloc(pool, NP_LARGE_CLASS_BYTES(cls));
+    return buf ? buf : np__backend_alloc(pool, np__large_class_bytes(cls));
 }
 
 void np__large_put(const np_pool_t *pool, void *buf, unsigned cls, bool to_cache)

@@ -28,11 +28,22 @@
 #define NP_BLOCK_MAX_FAILED 4
 /* How many entries of the large list are searched for a free slot. */
 #define NP_LARGE_REUSE_SCAN 4
-/* Large allocations of 4 KiB < size <= 64 KiB come from the thread cache in
- * power-of-two classes 1..NP_LARGE_CLASSES (8, 16, 32, 64 KiB); class 0: the
- * backend, uncached. */
-#define NP_LARGE_CLASSES 4
-#define NP_LARGE_CLASS_BYTES(cls) ((size_t)4096 << (cls))
+/*
+ * Large allocations of 4 KiB < size <= 64 KiB come from the thread cache in
+ * classes 1..NP_LARGE_CLASSES, four per power of two (5, 6, 7, 8, 10, 12,
+ * ... 56, 64 KiB) so that rounding up wastes at most 25%; class 0: the
+ * backend, uncached.
+ */
+#define NP_LARGE_MIN     ((size_t)4096)
+#define NP_LARGE_MAX     ((size_t)65536)
+#define NP_LARGE_CLASSES 16
+
+static inline size_t np__large_class_bytes(unsigned cls)
+{
+    unsigned k = 12 + (cls - 1) / 4;            /* size in (2^k, 2^(k+1)] */
+
+    return (size_t)(4 + 1 + (cls - 1) % 4) << (k - 2);
+}
 
 /* Pool flags beyond the public NP_SHARED. */
 #define NP_F_THREAD_POOL  0x100u  /* owned by an arena: never np_destroy'd */

@@ -209,11 +209,12 @@ static unsigned large_class(const np_pool_t *pool, size_t size, size_t align)
     return 0;
 #else
     if ((pool->flags & (NP_F_DEFAULT_BACK | NP_F_DEBUG_PALLOC)) != NP_F_DEFAULT_BACK ||
-        size <= NP_LARGE_CLASS_BYTES(0) || size > NP_LARGE_CLASS_BYTES(NP_LARGE_CLASSES) ||
-        align > NP_ALIGNMENT || np__vg_active())
+        size <= NP_LARGE_MIN || size > NP_LARGE_MAX || align > NP_ALIGNMENT || np__vg_active())
         return 0;
-    /* ceil(log2(size)) - 12: 4097..8192 -> 1, ..., 32769..65536 -> 4 */
-    return (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - 12;
+    /* size in (2^k, 2^(k+1)]: four classes of 2^(k-2) bytes each */
+    unsigned k = (unsigned)(63 - __builtin_clzll((unsigned long long)size - 1));
+    unsigned quarter = (unsigned)((size - 1) >> (k - 2)) - 3;     /* 1..4 */
+    return (k - 12) * 4 + quarter;
 #endif
 }
 
