@@ -11,9 +11,11 @@
  * nothing a reader may be looking at is ever freed.
  *
  * Only the owning thread touches the cache and the pool; the counters are
- * relaxed atomics so that statistics readers see them without a lock.  If
+ * relaxed atomics so that statistics readers see them without a lock, and
+ * only the owner writes them (np__count: a load and a store, no locked
+ * instruction; a parked arena changes owner under np__registry_lock).  If
  * an arena cannot be allocated the thread uses a static fallback arena
- * without a cache.
+ * without a cache, whose counters many threads update atomically.
  */
 #include "internal.h"
 
@@ -28,14 +30,14 @@ static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static bool arena_key_ok;
 static np_arena_t *parked;                      /* under np__registry_lock */
 
-static np_arena_t fallback_arena = { .live = true, .no_cache = true };
+np_arena_t np__fallback_arena = { .live = true, .no_cache = true };
 
 static void arena_detach(void *arg);
 
 static void arena_init(void)
 {
     arena_key_ok = pthread_key_create(&arena_key, arena_detach) == 0;
-    np__registry_add_arena(&fallback_arena);
+    np__registry_add_arena(&np__fallback_arena);
 }
 
 static np_arena_t *arena_attach(void)
@@ -44,7 +46,7 @@ static np_arena_t *arena_attach(void)
 
     pthread_once(&arena_once, arena_init);
     if (!arena_key_ok)
-        return &fallback_arena;
+        return &np__fallback_arena;
 
     pthread_mutex_lock(&np__registry_lock);
     a = parked;
@@ -58,7 +60,7 @@ static np_arena_t *arena_attach(void)
     if (a == NULL) {
         a = calloc(1, sizeof(*a));
         if (a == NULL)
-            return &fallback_arena;
+            return &np__fallback_arena;
         a->live = true;
         np__registry_add_arena(a);
     }
@@ -68,7 +70,7 @@ static np_arena_t *arena_attach(void)
         a->next_parked = parked;
         parked = a;
         pthread_mutex_unlock(&np__registry_lock);
-        return &fallback_arena;
+        return &np__fallback_arena;
     }
     tls_arena = a;
     return a;

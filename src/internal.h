@@ -112,10 +112,6 @@ typedef struct np_counters_s {
     _Atomic long long allocs, resets;
 } np_counters_t;
 
-static inline void np__count(_Atomic long long *c, long long delta)
-{
-    atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
-}
 
 /* ---- pool.c -------------------------------------------------------------- */
 size_t np__pool_header_size(void);
@@ -158,6 +154,27 @@ struct np_arena_s {
     struct cds_list_head node;  /* registry: every arena ever made */
     np_arena_t *next_parked;
 };
+/* Threads that could not get an arena of their own share this one. */
+extern np_arena_t np__fallback_arena;
+
+/*
+ * Add delta to one of the calling thread's counters.  An arena's counters
+ * have a single writer, its owner thread, so a relaxed load and store
+ * suffice (readers only load) and cost no locked instruction, which is
+ * what a pool create/destroy or reset mostly spent its time on.  The
+ * fallback arena has many writers and keeps the read-modify-write.
+ */
+static inline void np__count(_Atomic long long *c, long long delta)
+{
+    uintptr_t fb = (uintptr_t)&np__fallback_arena;
+
+    if (np_unlikely((uintptr_t)c - fb < sizeof(np__fallback_arena)))
+        atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+    else
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                              memory_order_relaxed);
+}
+
 np_arena_t    *np__arena(void);                 /* never NULL */
 np_counters_t *np__counters(void);
 void *np__cache_take(size_t size);
