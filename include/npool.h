@@ -334,10 +334,13 @@ typedef enum np_option_e {
                                    each small allocation in ASan builds
                                    (default 16; 0 disables) */
     NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
-                                   (4-64 KiB requests of default-backend pools,
-                                   kept in 16 size classes) a thread
-                                   keeps, besides NPOOL_THREAD_CACHE (default
-                                   1 MiB; 0 disables) */
+                                   a thread keeps besides NPOOL_THREAD_CACHE
+                                   (default 2 MiB; 0 disables).  Large requests
+                                   of 4-64 KiB on default-backend pools come
+                                   from it in 16 size classes (at most 25%
+                                   rounding) and go back to it at np_free,
+                                   reset and destroy; not with NPOOL_DEBUG_PALLOC,
+                                   ASan or valgrind, which must see each one */
     NP_OPTION_COUNT
 } np_option_t;
 
