@@ -133,15 +133,16 @@ static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned
     return (size_t)(b->end - *mp) >= need;
 }
 
-/* Hand out m (which fits) from block b. */
-static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size, size_t need)
+/* Hand out m (which fits) from block b.  vg: the pool may run under valgrind. */
+static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size,
+                         size_t need, bool vg)
 {
     b->last = m + need;
     pool->allocs++;
-    if (np_unlikely(np__vg_active()))
+    if (vg && np_unlikely(np__vg_active()))
         annotate_alloc(pool, m, size);
     else
-        np__mem_alloc(pool, m, size);   /* ASan only: no client request */
+        np__asan_unpoison(m, size);     /* np__mem_alloc without the client request */
     return m;
 }
 
@@ -157,28 +158,31 @@ static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t 
     for (np_block_t *b = pool->current->next; b; b = b->next) {
         if (fits(b, need, align, &m)) {
             count_failures(pool, b);
-            return bump(pool, b, m, size, need);
+            return bump(pool, b, m, size, need, true);
         }
     }
     return alloc_block(pool, size, need, align);
 }
 
-/* The small path; align is 1 (np_nalloc) or a power of two. */
-static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align)
+/*
+ * The small path; align is 1 (np_nalloc) or a power of two.  vg false: the
+ * caller checked NP_F_VALGRIND, so the fast path needs no annotation test.
+ */
+static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align, bool vg)
 {
     size_t need = size + NP_REDZONE_OF(pool);
     np_block_t *b = pool->current;
     unsigned char *m;
 
     if (np_likely(fits(b, need, align, &m)))
-        return bump(pool, b, m, size, need);
+        return bump(pool, b, m, size, need, vg);
     return alloc_small_scan(pool, size, need, align);
 }
 
 /* Bookkeeping records (large list, cleanups): not counted as allocations. */
 void *np__alloc_record(np_pool_t *pool, size_t size)
 {
-    void *p = alloc_small(pool, size, NP_ALIGNMENT);
+    void *p = alloc_small(pool, size, NP_ALIGNMENT, true);
 
     if (p)
         pool->allocs--;
@@ -309,7 +313,7 @@ void *np__alloc(np_pool_t *pool, size_t size, size_t align)
     if (np_unlikely(pool->flags & NP_F_DEBUG_PALLOC))
         return alloc_large(pool, size, align, size <= pool->max);
     if (np_likely(size <= pool->max))
-        return alloc_small(pool, size, align);
+        return alloc_small(pool, size, align, true);
     return alloc_large(pool, size, NP_ALIGNMENT, false);
 }
 
@@ -371,6 +375,8 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
 #endif
     if (np__option(NP_OPTION_DEBUG_PALLOC) > 0)
         pool->flags |= NP_F_DEBUG_PALLOC;
+    if (np__vg_active())
+        pool->flags |= NP_F_VALGRIND;
 
     size_t space = (size_t)(pool->d.end - pool->d.last) - NP_REDZONE_OF(pool);
     size_t max = config->max_small ? config->max_small : default_max(space);
@@ -496,27 +502,36 @@ void np_reset(np_pool_t *pool)
     NP_GUARDED_VOID(pool, np__reset(pool));
 }
 
-void *np_alloc(np_pool_t *pool, size_t size)
+/*
+ * np_alloc and np_nalloc off the fast path: NULL pool, size 0 or large,
+ * shared, checked, debug-palloc and valgrind pools.  Out of line so that
+ * the fast path needs no stack frame.
+ */
+static __attribute__((noinline)) void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
 {
     void *p;
 
     NP_CHECK_POOL(pool, NULL);
-    /* size - 1 < max: 1..max (size 0 wraps to the slow path) */
-    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size - 1 < pool->max))
-        return alloc_small(pool, size, NP_ALIGNMENT);
-    NP_GUARDED(pool, p, np__alloc(pool, size, NP_ALIGNMENT));
+    NP_GUARDED(pool, p, np__alloc(pool, size, align));
     return p;
+}
+
+/* size - 1 < max: 1..max (size 0 wraps to the slow path) */
+#define NP_FAST_PATH_OK(pool, size) \
+    ((pool) != NULL && !((pool)->flags & NP_F_SLOW) && (size) - 1 < (pool)->max)
+
+void *np_alloc(np_pool_t *pool, size_t size)
+{
+    if (np_likely(NP_FAST_PATH_OK(pool, size)))
+        return alloc_small(pool, size, NP_ALIGNMENT, false);
+    return alloc_slow(pool, size, NP_ALIGNMENT);
 }
 
 void *np_nalloc(np_pool_t *pool, size_t size)
 {
-    void *p;
-
-    NP_CHECK_POOL(pool, NULL);
-    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size - 1 < pool->max))
-        return alloc_small(pool, size, 1);
-    NP_GUARDED(pool, p, np__alloc(pool, size, 1));
-    return p;
+    if (np_likely(NP_FAST_PATH_OK(pool, size)))
+        return alloc_small(pool, size, 1, false);
+    return alloc_slow(pool, size, 1);
 }
 
 void *np_calloc(np_pool_t *pool, size_t size)
