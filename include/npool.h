@@ -244,7 +244,7 @@ NP_API np_pool_t *np_thread_pool(void);
 /* np_reset on this thread's pool, if it has one; otherwise nothing. */
 NP_API void np_thread_reset(void);
 
-/* Give every block in this thread's cache back to the backend. */
+/* Give every block and large buffer in this thread's cache back to the backend. */
 NP_API void np_thread_trim(void);
 
 /* ===========================================================================
