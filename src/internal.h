@@ -53,7 +53,7 @@ static inline size_t np__large_class_bytes(unsigned cls)
 #define NP_F_CHECKED      0x1000u /* --enable-debug: concurrent-use detector */
 /* Flags that send a call through np__guard_enter/leave. */
 #define NP_F_GUARDED      (NP_SHARED | NP_F_CHECKED)
-#define NP_F_VALGRIND     0x2000u /* made under valgrind: annotate every allocation */
+#define NP_F_VALGRIND     0x2000u /* made under memcheck: annotate every allocation */
 /* Flags that keep np_alloc off its inline fast path. */
 #define NP_F_SLOW         (NP_F_GUARDED | NP_F_DEBUG_PALLOC | NP_F_VALGRIND)
 

@@ -204,7 +204,7 @@ static np_large_t *free_slot(np_pool_t *pool)
 /*
  * The thread-cache class of a large request (NP_LARGE_CLASSES), or 0: only
  * for default-backend pools, and never where a memory checker should see
- * every allocation and every free (debug palloc, ASan, valgrind).
+ * every allocation and every free (debug palloc, ASan, memcheck).
  */
 static unsigned large_class(const np_pool_t *pool, size_t size, size_t align)
 {
@@ -504,7 +504,7 @@ void np_reset(np_pool_t *pool)
 
 /*
  * np_alloc and np_nalloc off the fast path: NULL pool, size 0 or large,
- * shared, checked, debug-palloc and valgrind pools.  Out of line so that
+ * shared, checked, debug-palloc and memcheck pools.  Out of line so that
  * the fast path needs no stack frame.
  */
 static __attribute__((noinline)) void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
