@@ -244,7 +244,7 @@ NP_API np_pool_t *np_thread_pool(void);
 /* np_reset on this thread's pool, if it has one; otherwise nothing. */
 NP_API void np_thread_reset(void);
 
-/* Give every block in this thread's cache back to the backend. */
+/* Give every block and large buffer in this thread's cache back to the backend. */
 NP_API void np_thread_trim(void);
 
 /* ===========================================================================
@@ -285,7 +285,7 @@ typedef struct np_stats_s {
     size_t used_bytes;     /* bytes handed out from blocks, padding included */
     size_t large_count;    /* live large allocations */
     size_t large_bytes;
-    size_t cached_blocks;  /* free blocks held in thread caches (global) */
+    size_t cached_blocks;  /* free blocks and large buffers held in thread caches (global) */
     size_t cached_bytes;
     unsigned long long allocs, resets;
     size_t shared_pools;   /* live shared pools (global statistics) */
@@ -333,6 +333,14 @@ typedef enum np_option_e {
     NP_OPTION_REDZONE,          /* NPOOL_REDZONE: bytes of poisoned redzone after
                                    each small allocation in ASan builds
                                    (default 16; 0 disables) */
+    NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
+                                   a thread keeps besides NPOOL_THREAD_CACHE
+                                   (default 2 MiB; 0 disables).  Large requests
+                                   of 4-64 KiB on default-backend pools come
+                                   from it in 16 size classes (at most 25%
+                                   rounding) and go back to it at np_free,
+                                   reset and destroy; not with NPOOL_DEBUG_PALLOC,
+                                   ASan or valgrind, which must see each one */
     NP_OPTION_COUNT
 } np_option_t;
 

@@ -11,9 +11,11 @@
  * nothing a reader may be looking at is ever freed.
  *
  * Only the owning thread touches the cache and the pool; the counters are
- * relaxed atomics so that statistics readers see them without a lock.  If
+ * relaxed atomics so that statistics readers see them without a lock, and
+ * only the owner writes them (np__count: a load and a store, no locked
+ * instruction; a parked arena changes owner under np__registry_lock).  If
  * an arena cannot be allocated the thread uses a static fallback arena
- * without a cache.
+ * without a cache, whose counters many threads update atomically.
  */
 #include "internal.h"
 
@@ -28,14 +30,14 @@ static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static bool arena_key_ok;
 static np_arena_t *parked;                      /* under np__registry_lock */
 
-static np_arena_t fallback_arena = { .live = true, .no_cache = true };
+np_arena_t np__fallback_arena = { .live = true, .no_cache = true };
 
 static void arena_detach(void *arg);
 
 static void arena_init(void)
 {
     arena_key_ok = pthread_key_create(&arena_key, arena_detach) == 0;
-    np__registry_add_arena(&fallback_arena);
+    np__registry_add_arena(&np__fallback_arena);
 }
 
 static np_arena_t *arena_attach(void)
@@ -44,7 +46,7 @@ static np_arena_t *arena_attach(void)
 
     pthread_once(&arena_once, arena_init);
     if (!arena_key_ok)
-        return &fallback_arena;
+        return &np__fallback_arena;
 
     pthread_mutex_lock(&np__registry_lock);
     a = parked;
@@ -58,7 +60,7 @@ static np_arena_t *arena_attach(void)
     if (a == NULL) {
         a = calloc(1, sizeof(*a));
         if (a == NULL)
-            return &fallback_arena;
+            return &np__fallback_arena;
         a->live = true;
         np__registry_add_arena(a);
     }
@@ -68,7 +70,7 @@ static np_arena_t *arena_attach(void)
         a->next_parked = parked;
         parked = a;
         pthread_mutex_unlock(&np__registry_lock);
-        return &fallback_arena;
+        return &np__fallback_arena;
     }
     tls_arena = a;
     return a;
@@ -88,21 +90,30 @@ np_counters_t *np__counters(void)
 
 /* ---- block cache --------------------------------------------------------- */
 
+static void cache_release_list(np_arena_t *a, void **head, size_t size)
+{
+    void *b = *head;
+
+    while (b) {
+        void *next = *(void **)b;
+        np__mem_reuse(b, size);
+        free(b);
+        np__count(&a->counters.cached_blocks, -1);
+        np__count(&a->counters.cached_bytes, -(long long)size);
+        b = next;
+    }
+    *head = NULL;
+}
+
 static void cache_release_all(np_arena_t *a)
 {
     for (size_t i = 0; i < NP_CACHE_BINS; i++) {
-        void *b = a->bins[i].head;
-        while (b) {
-            void *next = *(void **)b;
-            np__mem_reuse(b, a->bins[i].size);
-            free(b);
-            np__count(&a->counters.cached_blocks, -1);
-            np__count(&a->counters.cached_bytes, -(long long)a->bins[i].size);
-            b = next;
-        }
-        a->bins[i].head = NULL;
+        cache_release_list(a, &a->bins[i].head, a->bins[i].size);
         a->bins[i].count = 0;
     }
+    for (unsigned c = 1; c <= NP_LARGE_CLASSES; c++)
+        cache_release_list(a, &a->large[c - 1], np__large_class_bytes(c));
+    a->large_held = 0;
 }
 
 void *np__cache_take(size_t size)
@@ -128,7 +139,8 @@ bool np__cache_put(void *block, size_t size)
 {
     np_arena_t *a = np__arena();
     long limit = np__option(NP_OPTION_THREAD_CACHE);
-    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed);
+    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed) -
+                     (long long)a->large_held;
 
     if (a->no_cache || held + (long long)size > limit)
         return false;
@@ -150,6 +162,44 @@ bool np__cache_put(void *block, size_t size)
     a->bins[slot].head = block;
     a->bins[slot].count++;
     np__mem_cached(block, size);
+    np__count(&a->counters.cached_blocks, 1);
+    np__count(&a->counters.cached_bytes, (long long)size);
+    return true;
+}
+
+/*
+ * Large buffers (4-64 KiB, by class) have a budget of their own,
+ * NP_OPTION_LARGE_CACHE, so that a burst of them cannot evict the blocks.
+ * They are counted in the cached_* statistics like blocks.
+ */
+void *np__large_take(unsigned cls)
+{
+    np_arena_t *a = np__arena();
+    void *b = a->large[cls - 1];
+    size_t size = np__large_class_bytes(cls);
+
+    if (b == NULL)
+        return NULL;
+    a->large[cls - 1] = *(void **)b;
+    a->large_held -= size;
+    np__mem_reuse(b, size);
+    np__count(&a->counters.cached_blocks, -1);
+    np__count(&a->counters.cached_bytes, -(long long)size);
+    return b;
+}
+
+/* Keep a free large buffer if the budget allows; false: caller frees it. */
+bool np__large_keep(void *buf, unsigned cls)
+{
+    np_arena_t *a = np__arena();
+    size_t size = np__large_class_bytes(cls);
+
+    if (a->no_cache || a->large_held + size > (size_t)np__option(NP_OPTION_LARGE_CACHE))
+        return false;
+    *(void **)buf = a->large[cls - 1];
+    a->large[cls - 1] = buf;
+    a->large_held += size;
+    np__mem_cached(buf, size);
     np__count(&a->counters.cached_blocks, 1);
     np__count(&a->counters.cached_bytes, (long long)size);
     return true;

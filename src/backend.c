@@ -88,3 +88,18 @@ void np__block_put(const np_pool_t *pool, void *block, bool to_cache)
     np__mem_reuse(block, pool->block_size);
     np__backend_free(pool, block);
 }
+
+/* A large buffer of class cls: from the thread cache, else the backend. */
+void *np__large_get(const np_pool_t *pool, unsigned cls)
+{
+    void *buf = np__large_take(cls);
+
+    return buf ? buf : np__backend_alloc(pool, np__large_class_bytes(cls));
+}
+
+void np__large_put(const np_pool_t *pool, void *buf, unsigned cls, bool to_cache)
+{
+    if (to_cache && np__large_keep(buf, cls))
+        return;
+    np__backend_free(pool, buf);
+}

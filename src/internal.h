@@ -28,6 +28,22 @@
 #define NP_BLOCK_MAX_FAILED 4
 /* How many entries of the large list are searched for a free slot. */
 #define NP_LARGE_REUSE_SCAN 4
+/*
+ * Large allocations of 4 KiB < size <= 64 KiB come from the thread cache in
+ * classes 1..NP_LARGE_CLASSES, four per power of two (5, 6, 7, 8, 10, 12,
+ * ... 56, 64 KiB) so that rounding up wastes at most 25%; class 0: the
+ * backend, uncached.
+ */
+#define NP_LARGE_MIN     ((size_t)4096)
+#define NP_LARGE_MAX     ((size_t)65536)
+#define NP_LARGE_CLASSES 16
+
+static inline size_t np__large_class_bytes(unsigned cls)
+{
+    unsigned k = 12 + (cls - 1) / 4;            /* size in (2^k, 2^(k+1)] */
+
+    return (size_t)(4 + 1 + (cls - 1) % 4) << (k - 2);
+}
 
 /* Pool flags beyond the public NP_SHARED. */
 #define NP_F_THREAD_POOL  0x100u  /* owned by an arena: never np_destroy'd */
@@ -37,6 +53,9 @@
 #define NP_F_CHECKED      0x1000u /* --enable-debug: concurrent-use detector */
 /* Flags that send a call through np__guard_enter/leave. */
 #define NP_F_GUARDED      (NP_SHARED | NP_F_CHECKED)
+#define NP_F_VALGRIND     0x2000u /* made under memcheck: annotate every allocation */
+/* Flags that keep np_alloc off its inline fast path. */
+#define NP_F_SLOW         (NP_F_GUARDED | NP_F_DEBUG_PALLOC | NP_F_VALGRIND)
 
 typedef struct np_block_s np_block_t;
 typedef struct np_large_s np_large_t;
@@ -57,6 +76,7 @@ struct np_large_s {
     void *base;                 /* what the backend returned (ptr if aligned by it) */
     size_t size;
     bool small;                 /* a small request served here (debug palloc) */
+    unsigned char cls;          /* large-cache class of base, 0: backend-owned */
 };
 
 struct np_pool_s {
@@ -95,10 +115,6 @@ typedef struct np_counters_s {
     _Atomic long long allocs, resets;
 } np_counters_t;
 
-static inline void np__count(_Atomic long long *c, long long delta)
-{
-    atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
-}
 
 /* ---- pool.c -------------------------------------------------------------- */
 size_t np__pool_header_size(void);
@@ -121,6 +137,8 @@ void  np__backend_free(const np_pool_t *pool, void *ptr);
 void *np__backend_memalign(const np_pool_t *pool, size_t align, size_t size, void **base);
 void *np__block_get(const np_pool_t *pool);     /* a block of pool->block_size */
 void  np__block_put(const np_pool_t *pool, void *block, bool to_cache);
+void *np__large_get(const np_pool_t *pool, unsigned cls);   /* NP_LARGE_CLASS_BYTES(cls) */
+void  np__large_put(const np_pool_t *pool, void *buf, unsigned cls, bool to_cache);
 
 /* ---- arena.c ------------------------------------------------------------- */
 struct np_arena_s {
@@ -131,16 +149,41 @@ struct np_arena_s {
         void *head;             /* free blocks linked through their first word */
         size_t count;
     } bins[4];
+    void *large[NP_LARGE_CLASSES];  /* free large buffers by class - 1, linked */
+    size_t large_held;          /* bytes in large[], part of counters.cached_bytes */
     size_t cache_limit;
     bool live;                  /* a thread owns it; false: parked for reuse */
     bool no_cache;              /* the fallback arena, shared by many threads */
     struct cds_list_head node;  /* registry: every arena ever made */
     np_arena_t *next_parked;
 };
+/* Threads that could not get an arena of their own share this one. */
+extern np_arena_t np__fallback_arena;
+
+/*
+ * Add delta to one of the calling thread's counters.  An arena's counters
+ * have a single writer, its owner thread, so a relaxed load and store
+ * suffice (readers only load) and cost no locked instruction, which is
+ * what a pool create/destroy or reset mostly spent its time on.  The
+ * fallback arena has many writers and keeps the read-modify-write.
+ */
+static inline void np__count(_Atomic long long *c, long long delta)
+{
+    uintptr_t fb = (uintptr_t)&np__fallback_arena;
+
+    if (np_unlikely((uintptr_t)c - fb < sizeof(np__fallback_arena)))
+        atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+    else
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                              memory_order_relaxed);
+}
+
 np_arena_t    *np__arena(void);                 /* never NULL */
 np_counters_t *np__counters(void);
 void *np__cache_take(size_t size);
 bool  np__cache_put(void *block, size_t size);
+void *np__large_take(unsigned cls);
+bool  np__large_keep(void *buf, unsigned cls);
 void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
 int   np__arena_dump(FILE *out);
 

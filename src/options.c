@@ -15,6 +15,7 @@ static const np_option_desc_t option_desc[NP_OPTION_COUNT] = {
     [NP_OPTION_THREAD_CACHE] = { "NPOOL_THREAD_CACHE", 1024L * 1024 },
     [NP_OPTION_DEBUG_PALLOC] = { "NPOOL_DEBUG_PALLOC", 0 },
     [NP_OPTION_REDZONE]      = { "NPOOL_REDZONE", 16 },
+    [NP_OPTION_LARGE_CACHE]  = { "NPOOL_LARGE_CACHE", 2048L * 1024 },
 };
 
 static _Atomic long option_value[NP_OPTION_COUNT];

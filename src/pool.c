@@ -57,11 +57,28 @@ void np__pool_flush(np_pool_t *pool, np_counters_t *c)
 }
 
 /*
- * The small path ran out of room: append a new block, serve the request from
- * it, and count a failure on every block from current onward.  Blocks that
- * failed more than NP_BLOCK_MAX_FAILED times are skipped from then on
- * (current moves past them; they form a prefix, since older blocks have
- * failed at least as often as newer ones).
+ * Count a failed small request on every block from current up to stop (not
+ * included).  A block that failed more than NP_BLOCK_MAX_FAILED times is
+ * skipped from then on: current moves past it.  Failures are counted by
+ * every request that tries a block in vain, whether a later block or a new
+ * one serves it, so that a reset pool (which appends nothing) still moves
+ * current past its full blocks instead of rescanning them on every call.
+ * The skipped blocks form a prefix: older blocks have failed at least as
+ * often as newer ones.
+ */
+static void count_failures(np_pool_t *pool, np_block_t *stop)
+{
+    for (np_block_t *b = pool->current; b != stop; b = b->next) {
+        if (++b->failed > NP_BLOCK_MAX_FAILED && b == pool->current) {
+            pool->frozen_used += (size_t)(b->last - block_start(pool, b));
+            pool->current = b->next;
+        }
+    }
+}
+
+/*
+ * No block had room: append a new block and serve the request from it; every
+ * block from current onward failed it.
  */
 static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align)
 {
@@ -92,13 +109,7 @@ static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align
     while (b->next)
         b = b->next;
     b->next = nb;
-
-    for (b = pool->current; b != nb; b = b->next) {
-        if (++b->failed > NP_BLOCK_MAX_FAILED && b == pool->current) {
-            pool->frozen_used += (size_t)(b->last - block_start(pool, b));
-            pool->current = b->next;
-        }
-    }
+    count_failures(pool, nb);
 
     pool->nblocks++;
     pool->allocs++;
@@ -109,30 +120,69 @@ static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align
     return m;
 }
 
-/* The small path; align is 1 (np_nalloc) or a power of two. */
-static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align)
+/* valgrind's client request needs a stack frame: keep it off the fast path. */
+static __attribute__((noinline, cold)) void annotate_alloc(np_pool_t *pool, void *m, size_t size)
+{
+    np__mem_alloc(pool, m, size);
+}
+
+/* Does the request fit in block b?  *mp: where it would start. */
+static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned char **mp)
+{
+    *mp = np_align_ptr(b->last, align);
+    return (size_t)(b->end - *mp) >= need;
+}
+
+/* Hand out m (which fits) from block b.  vg: the pool may run under valgrind. */
+static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size,
+                         size_t need, bool vg)
+{
+    b->last = m + need;
+    pool->allocs++;
+    if (vg && np_unlikely(np__vg_active()))
+        annotate_alloc(pool, m, size);
+    else
+        np__asan_unpoison(m, size);     /* np__mem_alloc without the client request */
+    return m;
+}
+
+/*
+ * The current block is full: try the later blocks, then a new one.  Out of
+ * line so that the fast path (alloc_small) stays a handful of instructions.
+ */
+static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t size,
+                                                         size_t need, size_t align)
+{
+    unsigned char *m;
+
+    for (np_block_t *b = pool->current->next; b; b = b->next) {
+        if (fits(b, need, align, &m)) {
+            count_failures(pool, b);
+            return bump(pool, b, m, size, need, true);
+        }
+    }
+    return alloc_block(pool, size, need, align);
+}
+
+/*
+ * The small path; align is 1 (np_nalloc) or a power of two.  vg false: the
+ * caller checked NP_F_VALGRIND, so the fast path needs no annotation test.
+ */
+static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align, bool vg)
 {
     size_t need = size + NP_REDZONE_OF(pool);
     np_block_t *b = pool->current;
+    unsigned char *m;
 
-    do {
-        unsigned char *m = np_align_ptr(b->last, align);
-        if ((size_t)(b->end - m) >= need) {
-            b->last = m + need;
-            pool->allocs++;
-            np__mem_alloc(pool, m, size);
-            return m;
-        }
-        b = b->next;
-    } while (b);
-
-    return alloc_block(pool, size, need, align);
+    if (np_likely(fits(b, need, align, &m)))
+        return bump(pool, b, m, size, need, vg);
+    return alloc_small_scan(pool, size, need, align);
 }
 
 /* Bookkeeping records (large list, cleanups): not counted as allocations. */
 void *np__alloc_record(np_pool_t *pool, size_t size)
 {
-    void *p = alloc_small(pool, size, NP_ALIGNMENT);
+    void *p = alloc_small(pool, size, NP_ALIGNMENT, true);
 
     if (p)
         pool->allocs--;
@@ -151,7 +201,46 @@ static np_large_t *free_slot(np_pool_t *pool)
     return NULL;
 }
 
-/* A separate backend allocation, recorded on the large list. */
+/*
+ * The thread-cache class of a large request (NP_LARGE_CLASSES), or 0: only
+ * for default-backend pools, and never where a memory checker should see
+ * every allocation and every free (debug palloc, ASan, memcheck).
+ */
+static unsigned large_class(const np_pool_t *pool, size_t size, size_t align)
+{
+#ifdef NP_ASAN
+    (void)pool, (void)size, (void)align;
+    return 0;
+#else
+    if ((pool->flags & (NP_F_DEFAULT_BACK | NP_F_DEBUG_PALLOC)) != NP_F_DEFAULT_BACK ||
+        size <= NP_LARGE_MIN || size > NP_LARGE_MAX || align > NP_ALIGNMENT || np__vg_active())
+        return 0;
+    /* size in (2^k, 2^(k+1)]: four classes of 2^(k-2) bytes each */
+    unsigned k = (unsigned)(63 - __builtin_clzll((unsigned long long)size - 1));
+    unsigned quarter = (unsigned)((size - 1) >> (k - 2)) - 3;     /* 1..4 */
+    return (k - 12) * 4 + quarter;
+#endif
+}
+
+/* The memory of a large allocation and its base; NULL if there is none. */
+static void *large_get(np_pool_t *pool, size_t size, size_t align, unsigned cls, void **base)
+{
+    if (cls)
+        return *base = np__large_get(pool, cls);
+    if (align <= NP_ALIGNMENT)
+        return *base = np__backend_alloc(pool, size ? size : 1);
+    return np__backend_memalign(pool, align, size ? size : 1, base);
+}
+
+static void large_put(np_pool_t *pool, void *base, unsigned cls, bool to_cache)
+{
+    if (cls)
+        np__large_put(pool, base, cls, to_cache);
+    else
+        np__backend_free(pool, base);
+}
+
+/* A separate allocation (backend or thread cache), recorded on the large list. */
 static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
 {
     void *base, *p;
@@ -160,10 +249,8 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
         errno = ENOMEM;
         return NULL;
     }
-    if (align <= NP_ALIGNMENT)
-        p = base = np__backend_alloc(pool, size ? size : 1);
-    else
-        p = np__backend_memalign(pool, align, size ? size : 1, &base);
+    unsigned cls = large_class(pool, size, align);
+    p = large_get(pool, size, align, cls, &base);
     if (p == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -173,7 +260,7 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     if (l == NULL) {
         l = np__alloc_record(pool, sizeof(*l));
         if (l == NULL) {
-            np__backend_free(pool, base);
+            large_put(pool, base, cls, true);
             errno = ENOMEM;
             return NULL;
         }
@@ -184,6 +271,7 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     l->base = base;
     l->size = size;
     l->small = small;
+    l->cls = (unsigned char)cls;
 
     pool->allocs++;
     pool->large_count++;
@@ -195,9 +283,9 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     return p;
 }
 
-static void free_large_entry(np_pool_t *pool, np_large_t *l, np_counters_t *c)
+static void free_large_entry(np_pool_t *pool, np_large_t *l, np_counters_t *c, bool to_cache)
 {
-    np__backend_free(pool, l->base);
+    large_put(pool, l->base, l->cls, to_cache);
     pool->large_count--;
     pool->large_bytes -= l->size;
     np__count(&c->large_count, -1);
@@ -205,13 +293,13 @@ static void free_large_entry(np_pool_t *pool, np_large_t *l, np_counters_t *c)
     l->ptr = NULL;
 }
 
-static void free_all_large(np_pool_t *pool)
+static void free_all_large(np_pool_t *pool, bool to_cache)
 {
     np_counters_t *c = np__counters();
 
     for (np_large_t *l = pool->large; l; l = l->next) {
         if (l->ptr)
-            free_large_entry(pool, l, c);
+            free_large_entry(pool, l, c, to_cache);
     }
     pool->large = NULL;
 }
@@ -225,7 +313,7 @@ void *np__alloc(np_pool_t *pool, size_t size, size_t align)
     if (np_unlikely(pool->flags & NP_F_DEBUG_PALLOC))
         return alloc_large(pool, size, align, size <= pool->max);
     if (np_likely(size <= pool->max))
-        return alloc_small(pool, size, align);
+        return alloc_small(pool, size, align, true);
     return alloc_large(pool, size, NP_ALIGNMENT, false);
 }
 
@@ -287,6 +375,8 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
 #endif
     if (np__option(NP_OPTION_DEBUG_PALLOC) > 0)
         pool->flags |= NP_F_DEBUG_PALLOC;
+    if (np__vg_active())
+        pool->flags |= NP_F_VALGRIND;
 
     size_t space = (size_t)(pool->d.end - pool->d.last) - NP_REDZONE_OF(pool);
     size_t max = config->max_small ? config->max_small : default_max(space);
@@ -324,7 +414,7 @@ static void rewind_blocks(np_pool_t *pool)
 void np__reset(np_pool_t *pool)
 {
     np__cleanup_run_all(pool);
-    free_all_large(pool);
+    free_all_large(pool, true);
     np__mem_pool_trim(pool);
     rewind_blocks(pool);
     pool->resets++;
@@ -342,7 +432,7 @@ void np__reset(np_pool_t *pool)
 void np__pool_release(np_pool_t *pool, bool to_cache)
 {
     np__cleanup_run_all(pool);
-    free_all_large(pool);
+    free_all_large(pool, to_cache);
 
     np_counters_t *c = np__counters();
     np__pool_flush(pool, c);
@@ -412,27 +502,36 @@ void np_reset(np_pool_t *pool)
     NP_GUARDED_VOID(pool, np__reset(pool));
 }
 
-void *np_alloc(np_pool_t *pool, size_t size)
+/*
+ * np_alloc and np_nalloc off the fast path: NULL pool, size 0 or large,
+ * shared, checked, debug-palloc and memcheck pools.  Out of line so that
+ * the fast path needs no stack frame.
+ */
+static __attribute__((noinline)) void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
 {
     void *p;
 
     NP_CHECK_POOL(pool, NULL);
-    /* size - 1 < max: 1..max (size 0 wraps to the slow path) */
-    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size - 1 < pool->max))
-        return alloc_small(pool, size, NP_ALIGNMENT);
-    NP_GUARDED(pool, p, np__alloc(pool, size, NP_ALIGNMENT));
+    NP_GUARDED(pool, p, np__alloc(pool, size, align));
     return p;
+}
+
+/* size - 1 < max: 1..max (size 0 wraps to the slow path) */
+#define NP_FAST_PATH_OK(pool, size) \
+    ((pool) != NULL && !((pool)->flags & NP_F_SLOW) && (size) - 1 < (pool)->max)
+
+void *np_alloc(np_pool_t *pool, size_t size)
+{
+    if (np_likely(NP_FAST_PATH_OK(pool, size)))
+        return alloc_small(pool, size, NP_ALIGNMENT, false);
+    return alloc_slow(pool, size, NP_ALIGNMENT);
 }
 
 void *np_nalloc(np_pool_t *pool, size_t size)
 {
-    void *p;
-
-    NP_CHECK_POOL(pool, NULL);
-    if (np_likely(!(pool->flags & (NP_F_GUARDED | NP_F_DEBUG_PALLOC)) && size - 1 < pool->max))
-        return alloc_small(pool, size, 1);
-    NP_GUARDED(pool, p, np__alloc(pool, size, 1));
-    return p;
+    if (np_likely(NP_FAST_PATH_OK(pool, size)))
+        return alloc_small(pool, size, 1, false);
+    return alloc_slow(pool, size, 1);
 }
 
 void *np_calloc(np_pool_t *pool, size_t size)
@@ -475,7 +574,7 @@ static int free_large(np_pool_t *pool, void *ptr)
 {
     for (np_large_t *l = pool->large; l; l = l->next) {
         if (l->ptr == ptr && !l->small) {
-            free_large_entry(pool, l, np__counters());
+            free_large_entry(pool, l, np__counters(), true);
             return 0;
         }
     }

@@ -10,6 +10,9 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 pthread_mutex_t np__registry_lock = PTHREAD_MUTEX_INITIALIZER;
 CDS_LIST_HEAD(np__arenas);
 CDS_LIST_HEAD(np__shared_pools);
@@ -201,12 +204,25 @@ static void postfork_child(void)
 
 #ifdef NP_VALGRIND
 bool np__on_valgrind;
+
+/*
+ * Only memcheck reads the mempool client requests, and pools made under
+ * valgrind leave the fast path to issue them: under callgrind or cachegrind
+ * (which preload no vgpreload_memcheck) npool runs its native code, so
+ * their instruction counts are those of a real run.
+ */
+static bool under_memcheck(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+
+    return RUNNING_ON_VALGRIND != 0 && (preload == NULL || strstr(preload, "vgpreload_memcheck"));
+}
 #endif
 
 __attribute__((constructor)) static void np__init(void)
 {
 #ifdef NP_VALGRIND
-    np__on_valgrind = RUNNING_ON_VALGRIND != 0;
+    np__on_valgrind = under_memcheck();
 #endif
     pthread_atfork(prefork, postfork_parent, postfork_child);
 }

@@ -473,7 +473,8 @@ static double report_space(uint64_t seed)
     double request_ratio = NAN;
 
     note("\nspace efficiency (np_create per request, default 16 KiB blocks; requested /\n"
-         "(block_bytes + large_bytes) from np_pool_stats before destroy):\n");
+         "block_bytes from np_pool_stats before destroy + large allocations rounded\n"
+         "up to the thread cache's classes as the library does):\n");
     for (size_t m = 0; m < bench_nmixes; m++) {
         if (bench_mixes[m].shared)
             continue;
@@ -494,7 +495,7 @@ static void report_calls(const uint32_t *sizes, bench_calls_t *c)
     bench_backend_calls(sizes, c);
     note("\nbackend calls per request, np_create/np_destroy, request mix, steady state:\n"
          "  default backend, blocks  (np_global_stats cache deltas): %.2f\n"
-         "  default backend, large allocations (malloc + free):      %.2f\n"
+         "  default backend, large allocations (the same, the rest): %.2f\n"
          "  counting np_backend_t hook (bypasses the block cache):   %.2f (%.2f of them blocks)\n",
          c->block_calls, c->large_calls, c->counted_calls, c->counted_block_calls);
 }

@@ -1,9 +1,15 @@
 /*
  * The algorithm: blocks, growth, skipping failed blocks, reset, large list.
  */
+#include "config.h"
+
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
 
 #include "helpers.h"
 #include "suites.h"
@@ -104,6 +110,46 @@ END_TEST
 START_TEST(test_block_failed_five_times_is_skipped)
 {
     check_skip_after(5, 0);
+}
+END_TEST
+
+/*
+ * After a reset no block is appended, yet a block that fails requests that
+ * later blocks serve is skipped all the same: a reset pool must not rescan
+ * its full blocks on every allocation.
+ */
+static void check_skip_after_reset(int failures, int expect_in_first)
+{
+    size_t space = first_block_space(4096);
+    np_pool_t *pool = np_create(4096);
+    for (int i = 0; i < 6; i++)                          /* six blocks */
+        ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
+    ck_assert_uint_eq(stats_of(pool).blocks, 6);
+    np_reset(pool);
+
+    unsigned char *p = np_nalloc(pool, space - 50);     /* block 1 keeps 50 bytes */
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < failures; i++)                  /* served by blocks 2.. */
+        ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
+    ck_assert_uint_eq(stats_of(pool).blocks, 6);        /* none appended */
+    unsigned char *q = np_nalloc(pool, 10);
+    unsigned char *in_first = p + space - 50 + test_redzone();
+    if (expect_in_first)
+        ck_assert_ptr_eq(q, in_first);
+    else
+        ck_assert_ptr_ne(q, in_first);
+    np_destroy(pool);
+}
+
+START_TEST(test_reset_pool_still_uses_a_block_that_failed_four_times)
+{
+    check_skip_after_reset(4, 1);
+}
+END_TEST
+
+START_TEST(test_reset_pool_skips_a_block_that_failed_five_times)
+{
+    check_skip_after_reset(5, 0);
 }
 END_TEST
 
@@ -254,6 +300,79 @@ START_TEST(test_backend_without_memalign_still_aligns)
 }
 END_TEST
 
+/* Whether large buffers go through the thread cache: 1, 0, or -1 if that
+ * depends on the valgrind tool (memcheck must see every free). */
+static int large_cache_active(void)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    if (RUNNING_ON_VALGRIND)
+        return -1;
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    return 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 0;
+#endif
+#endif
+    return np_option_get(NP_OPTION_DEBUG_PALLOC) <= 0 && np_option_get(NP_OPTION_LARGE_CACHE) > 0;
+}
+
+static size_t cached_now(void)
+{
+    np_stats_t s;
+    ck_assert_int_eq(np_global_stats(&s), 0);
+    return s.cached_blocks;
+}
+
+/* Runs on a new thread: its cache starts empty. */
+static void *large_cache_cycle(void *arg)
+{
+    (void)arg;
+    int active = large_cache_active();
+    size_t c0 = cached_now();
+    np_pool_t *pool = np_create(0);
+    unsigned char *p = np_alloc(pool, 20000);
+    ck_assert_ptr_nonnull(p);
+    fill_pattern(p, 20000, 5);
+    ck_assert_int_eq(np_free(pool, p), 0);
+    ck_assert_uint_eq(stats_of(pool).large_count, 0);
+    ck_assert_uint_eq(stats_of(pool).large_bytes, 0);
+    if (active < 0)
+        active = cached_now() == c0 + 1;
+    ck_assert_uint_eq(cached_now(), c0 + (size_t)active);  /* kept, not freed */
+
+    /* the same class (up to 20 KiB) takes it back */
+    unsigned char *q = np_alloc(pool, 18000);
+    ck_assert_ptr_nonnull(q);
+    if (active)
+        ck_assert_ptr_eq(q, p);
+    ck_assert_uint_eq(cached_now(), c0);
+    ck_assert_uint_eq(stats_of(pool).large_bytes, 18000);
+    fill_pattern(q, 18000, 6);
+
+    /* aligned beyond NP_ALIGNMENT: never a cached buffer, always aligned */
+    void *a = np_memalign(pool, 20000, 4096);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq((uintptr_t)a % 4096, 0);
+    ck_assert(check_pattern(q, 18000, 6));
+
+    np_reset(pool);                                     /* q back to the cache */
+    ck_assert_uint_eq(cached_now(), c0 + (size_t)active);
+    np_destroy(pool);
+    np_thread_trim();                                   /* and back to libc */
+    ck_assert_uint_eq(cached_now(), c0);
+    return NULL;
+}
+
+START_TEST(test_large_buffers_are_cached_by_the_thread)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, large_cache_cycle, NULL);
+    pthread_join(t, NULL);
+}
+END_TEST
+
 Suite *suite_pool(void)
 {
     Suite *s = suite_create("pool");
@@ -262,10 +381,13 @@ Suite *suite_pool(void)
     tcase_add_test(tc, test_growth_adds_blocks_of_the_same_size);
     tcase_add_test(tc, test_block_failed_four_times_is_still_used);
     tcase_add_test(tc, test_block_failed_five_times_is_skipped);
+    tcase_add_test(tc, test_reset_pool_still_uses_a_block_that_failed_four_times);
+    tcase_add_test(tc, test_reset_pool_skips_a_block_that_failed_five_times);
     tcase_add_test(tc, test_reset_rewinds_to_the_first_address);
     tcase_add_test(tc, test_reset_releases_large_allocations);
     tcase_add_test(tc, test_large_list_reuses_a_free_slot);
     tcase_add_test(tc, test_large_slot_beyond_the_scan_is_not_reused);
+    tcase_add_test(tc, test_large_buffers_are_cached_by_the_thread);
     tcase_add_test(tc, test_max_small_routes_requests);
     tcase_add_test(tc, test_default_max_is_page_bound);
     tcase_add_test(tc, test_custom_backend_gets_every_block_back);
