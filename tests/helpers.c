@@ -1,3 +1,7 @@
+/*
+ * Test helpers: a counting, failing backend; byte patterns; build facts;
+ * pools forced into normal (block) mode.
+ */
 #include "helpers.h"
 
 #include <stdlib.h>
@@ -133,4 +137,19 @@ size_t test_redzone(void)
 #else
     return 0;
 #endif
+}
+
+np_pool_t *test_create_ex_normal(const np_config_t *config)
+{
+    long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, 0);
+    np_pool_t *pool = np_create_ex(config);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
+    return pool;
+}
+
+np_pool_t *test_create_normal(size_t size)
+{
+    np_config_t config = { .block_size = size };
+    return test_create_ex_normal(&config);
 }

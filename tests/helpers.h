@@ -29,4 +29,12 @@ bool test_under_sanitizer(void);
 
 /* Bytes of redzone npool puts after each small allocation in this build (ASan). */
 size_t test_redzone(void);
+
+/*
+ * Pools in normal mode whatever NPOOL_DEBUG_PALLOC says, for the tests that
+ * assert block layout (addresses, block counts, used_bytes).  The mode is
+ * captured at creation: the option is set to 0 around it and restored.
+ */
+np_pool_t *test_create_normal(size_t size);
+np_pool_t *test_create_ex_normal(const np_config_t *config);
 #endif
