@@ -63,6 +63,9 @@ struct np_pool_s {
     np_block_t d;               /* the first block, holding this header */
     np_block_t *current;        /* first block worth trying */
     size_t max;                 /* largest small request */
+#ifdef NP_HAS_REDZONE
+    size_t redzone;             /* inaccessible bytes after each small allocation */
+#endif
     size_t block_size;
     unsigned flags;
     unsigned nblocks;
@@ -81,9 +84,6 @@ struct np_pool_s {
 #ifdef NP_DEBUG
     _Atomic(void *) in_use;     /* thread token of the current user */
     unsigned in_use_depth;
-#endif
-#ifdef NP_ASAN
-    size_t redzone;             /* poisoned bytes after each small allocation */
 #endif
 };
 

@@ -279,8 +279,8 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
     pool->d.end = block_end(mem, size);
     pool->current = &pool->d;
     pool->nblocks = 1;
-#ifdef NP_ASAN
-    pool->redzone = (size_t)np__option(NP_OPTION_REDZONE);
+#ifdef NP_HAS_REDZONE
+    pool->redzone = np__mem_redzone();
 #endif
 #ifdef NP_DEBUG
     pool->flags |= NP_F_CHECKED;
