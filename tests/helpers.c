@@ -170,3 +170,12 @@ np_pool_t *test_create_normal(size_t size)
     np_config_t config = { .block_size = size };
     return test_create_ex_normal(&config);
 }
+
+np_pool_t *test_thread_pool_normal(void)
+{
+    long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, 0);
+    np_pool_t *pool = np_thread_pool();
+    np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
+    return pool;
+}

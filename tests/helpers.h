@@ -37,4 +37,6 @@ size_t test_redzone(void);
  */
 np_pool_t *test_create_normal(size_t size);
 np_pool_t *test_create_ex_normal(const np_config_t *config);
+/* np_thread_pool(), made in normal mode if this thread has none yet. */
+np_pool_t *test_thread_pool_normal(void);
 #endif

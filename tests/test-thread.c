@@ -114,7 +114,7 @@ END_TEST
 static void *thread_reset_rewinds(void *arg)
 {
     (void)arg;
-    np_pool_t *tp = np_thread_pool();
+    np_pool_t *tp = test_thread_pool_normal();          /* asserts the first address */
     void *a = np_alloc(tp, 64);
     for (int i = 0; i < 300; i++)
         ck_assert_ptr_nonnull(np_alloc(tp, 100));
