@@ -139,6 +139,7 @@ struct np_arena_s {
 };
 np_arena_t    *np__arena(void);                 /* never NULL */
 np_counters_t *np__counters(void);
+np_pool_t     *np__thread_pool_peek(void);       /* this thread's pool, never created */
 void *np__cache_take(size_t size);
 bool  np__cache_put(void *block, size_t size);
 void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
