@@ -8,6 +8,7 @@
  *   overflow  one byte past an allocation, into the next one of the block
  *   reset     a read of an allocation after np_reset
  *   slack     a write past the last allocation of a block, into its slack
+ *   destroy   a read after np_destroy (the block stays in the thread cache)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ static int after_reset(np_pool_t *pool)
         p = np_alloc(pool, 32);
         strcpy(p, "after reset");
     }
-    volatile char c = p[0];                             /* membug:reset */
+    volatile char c = *(volatile char *)p;              /* membug:reset */
     return c == 0;
 }
 
@@ -49,10 +50,25 @@ static int slack(np_pool_t *pool)
     return 0;
 }
 
+/* Destroys the pool itself; main() must not. */
+static int after_destroy(np_pool_t *pool)
+{
+    char *p = np_alloc(pool, 32);
+    strcpy(p, "destroyed");
+    if (off_by == 0)                                    /* the fix: read before */
+        (void)*(volatile char *)p;
+    np_destroy(pool);
+    if (off_by != 0) {
+        volatile char c = *(volatile char *)p;          /* membug:destroy */
+        (void)c;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: membug overflow|reset|slack [ok]\n");
+        fprintf(stderr, "usage: membug overflow|reset|slack|destroy [ok]\n");
         return 2;
     }
     off_by = argc > 2 && strcmp(argv[2], "ok") == 0 ? 0 : 1;
@@ -67,6 +83,8 @@ int main(int argc, char **argv)
         rc = after_reset(pool);
     else if (strcmp(argv[1], "slack") == 0)
         rc = slack(pool);
+    else if (strcmp(argv[1], "destroy") == 0)
+        return after_destroy(pool);
     else
         rc = 2;
     np_destroy(pool);
