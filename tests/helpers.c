@@ -7,8 +7,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#if defined(HAVE_VALGRIND_MEMCHECK_H) && !defined(NP_NO_ANNOTATIONS)
+#ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
+#endif
+#if defined(HAVE_VALGRIND_MEMCHECK_H) && !defined(NP_NO_ANNOTATIONS)
 #define TEST_VALGRIND_REDZONE 1
 #endif
 
@@ -144,13 +146,22 @@ bool test_under_sanitizer(void)
 #endif
 }
 
+bool test_under_valgrind(void)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+}
+
 /* npool's annotate.h: ASan builds always, valgrind builds under valgrind. */
 size_t test_redzone(void)
 {
     if (test_under_asan())
         return (size_t)np_option_get(NP_OPTION_REDZONE);
 #ifdef TEST_VALGRIND_REDZONE
-    if (RUNNING_ON_VALGRIND)
+    if (test_under_valgrind())
         return (size_t)np_option_get(NP_OPTION_REDZONE);
 #endif
     return 0;

@@ -27,6 +27,9 @@ uint64_t test_rand(uint64_t *state);
 /* Whether this build runs under a sanitizer (malloc interposition impossible). */
 bool test_under_sanitizer(void);
 
+/* Whether this process runs under valgrind (builds with valgrind's headers). */
+bool test_under_valgrind(void);
+
 /* Bytes of redzone npool puts after each small allocation in this build (ASan). */
 size_t test_redzone(void);
 
