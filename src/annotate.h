@@ -11,6 +11,8 @@
  *   np__mem_reuse(block, len)        a block leaving the cache: accessible
  *   np__mem_pool_new/np__mem_pool_gone  valgrind mempool lifetime
  *   np__mem_pool_trim(pool)          reset: every chunk of the mempool goes
+ *   np__mem_pool_exit(pool, p, len)  process exit, pool alive: used space
+ *                                    p..p+len stays readable, but no chunks
  *   np__mem_redzone()                the pool's redzone, read at creation
  *
  * Every small allocation is followed by a redzone (NPOOL_REDZONE bytes,
@@ -55,6 +57,7 @@ extern bool np__on_valgrind;
 #define np__vg_active()           np__on_valgrind
 #define np__vg_noaccess(p, n)     NP_VG(VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
 #define np__vg_undefined(p, n)    NP_VG(VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define np__vg_defined(p, n)      NP_VG(VALGRIND_MAKE_MEM_DEFINED((p), (n)))
 #define np__vg_pool_new(pool)     NP_VG(VALGRIND_CREATE_MEMPOOL((pool), 0, 0))
 #define np__vg_pool_gone(pool)    NP_VG(VALGRIND_DESTROY_MEMPOOL((pool)))
 #define np__vg_alloc(pool, p, n)  NP_VG(VALGRIND_MEMPOOL_ALLOC((pool), (p), (n)))
@@ -65,6 +68,7 @@ extern bool np__on_valgrind;
 #define np__vg_active()           0
 #define np__vg_noaccess(p, n)     ((void)(p), (void)(n))
 #define np__vg_undefined(p, n)    ((void)(p), (void)(n))
+#define np__vg_defined(p, n)      ((void)(p), (void)(n))
 #define np__vg_pool_new(pool)     ((void)(pool))
 #define np__vg_pool_gone(pool)    ((void)(pool))
 #define np__vg_alloc(pool, p, n)  ((void)(pool), (void)(p), (void)(n))
@@ -92,5 +96,6 @@ extern bool np__on_valgrind;
 #define np__mem_pool_new(pool)  np__vg_pool_new(pool)
 #define np__mem_pool_gone(pool) np__vg_pool_gone(pool)
 #define np__mem_pool_trim(pool) np__vg_trim(pool)
+#define np__mem_pool_exit(pool, p, len) np__vg_defined((p), (len))
 
 #endif /* NPOOL_ANNOTATE_H */

@@ -108,6 +108,7 @@ void   np__pool_flush(np_pool_t *pool, np_counters_t *c);
 size_t np__pool_used(const np_pool_t *pool);
 void   np__pool_release(np_pool_t *pool, bool to_cache); /* the body of np_destroy */
 void   np__reset(np_pool_t *pool);
+void   np__pool_exit(np_pool_t *pool);              /* valgrind: alive at exit */
 np_pool_t *np__create(const np_config_t *config, unsigned extra_flags);
 
 /* ---- cleanup.c ----------------------------------------------------------- */

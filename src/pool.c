@@ -335,6 +335,19 @@ void np__reset(np_pool_t *pool)
 }
 
 /*
+ * Process exit with the pool alive (the thread pool of the exiting thread):
+ * memcheck would report every chunk that no pointer reaches as definitely
+ * lost.  The chunks go, and the used space stays readable, so that what it
+ * points to (debug-palloc allocations, cleanups' data) is still reached.
+ */
+void np__pool_exit(np_pool_t *pool)
+{
+    np__mem_pool_trim(pool);
+    for (np_block_t *b = &pool->d; b; b = b->next)
+        np__mem_pool_exit(pool, block_start(pool, b), (size_t)(b->last - block_start(pool, b)));
+}
+
+/*
  * Everything np_destroy does once the pool is off every registry.  to_cache:
  * blocks of a default-backend pool may go to this thread's cache (not from
  * liburcu's callback thread, whose cache nobody would reuse).

@@ -222,7 +222,7 @@ __attribute__((destructor)) static void np__fini(void)
     urcu_bp_barrier();
 #ifdef NP_VALGRIND
     np_pool_t *tp = np__thread_pool_peek();
-    if (tp)
-        np__mem_pool_trim(tp);
+    if (tp && np__vg_active())
+        np__pool_exit(tp);
 #endif
 }
