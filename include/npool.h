@@ -330,9 +330,11 @@ typedef enum np_option_e {
     NP_OPTION_DEBUG_PALLOC,     /* NPOOL_DEBUG_PALLOC=1: every allocation is a
                                    separate backend allocation (for ASan and
                                    valgrind), released at reset or destroy */
-    NP_OPTION_REDZONE,          /* NPOOL_REDZONE: bytes of poisoned redzone after
-                                   each small allocation in ASan builds
-                                   (default 16; 0 disables) */
+    NP_OPTION_REDZONE,          /* NPOOL_REDZONE: bytes of inaccessible redzone
+                                   after each small allocation in ASan builds,
+                                   and under valgrind in builds with valgrind's
+                                   headers (default 16; 0 disables; read at
+                                   pool creation) */
     NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
                                    a thread keeps besides NPOOL_THREAD_CACHE
                                    (default 2 MiB; 0 disables).  Large requests

@@ -229,6 +229,13 @@ void np_thread_reset(void)
         np_reset(a->pool);
 }
 
+np_pool_t *np__thread_pool_peek(void)
+{
+    np_arena_t *a = tls_arena;
+
+    return a ? a->pool : NULL;
+}
+
 void np_thread_trim(void)
 {
     np_arena_t *a = tls_arena;

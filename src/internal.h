@@ -83,6 +83,9 @@ struct np_pool_s {
     np_block_t d;               /* the first block, holding this header */
     np_block_t *current;        /* first block worth trying */
     size_t max;                 /* largest small request */
+#ifdef NP_HAS_REDZONE
+    size_t redzone;             /* inaccessible bytes after each small allocation */
+#endif
     size_t block_size;
     unsigned flags;
     unsigned nblocks;
@@ -101,9 +104,6 @@ struct np_pool_s {
 #ifdef NP_DEBUG
     _Atomic(void *) in_use;     /* thread token of the current user */
     unsigned in_use_depth;
-#endif
-#ifdef NP_ASAN
-    size_t redzone;             /* poisoned bytes after each small allocation */
 #endif
 };
 
@@ -124,6 +124,7 @@ void   np__pool_flush(np_pool_t *pool, np_counters_t *c);
 size_t np__pool_used(const np_pool_t *pool);
 void   np__pool_release(np_pool_t *pool, bool to_cache); /* the body of np_destroy */
 void   np__reset(np_pool_t *pool);
+void   np__pool_exit(np_pool_t *pool);              /* valgrind: alive at exit */
 np_pool_t *np__create(const np_config_t *config, unsigned extra_flags);
 
 /* ---- cleanup.c ----------------------------------------------------------- */
@@ -180,6 +181,7 @@ static inline void np__count(_Atomic long long *c, long long delta)
 
 np_arena_t    *np__arena(void);                 /* never NULL */
 np_counters_t *np__counters(void);
+np_pool_t     *np__thread_pool_peek(void);       /* this thread's pool, never created */
 void *np__cache_take(size_t size);
 bool  np__cache_put(void *block, size_t size);
 void *np__large_take(unsigned cls);

@@ -367,8 +367,8 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
     pool->d.end = block_end(mem, size);
     pool->current = &pool->d;
     pool->nblocks = 1;
-#ifdef NP_ASAN
-    pool->redzone = (size_t)np__option(NP_OPTION_REDZONE);
+#ifdef NP_HAS_REDZONE
+    pool->redzone = np__mem_redzone();
 #endif
 #ifdef NP_DEBUG
     pool->flags |= NP_F_CHECKED;
@@ -422,6 +422,19 @@ void np__reset(np_pool_t *pool)
     np_counters_t *c = np__counters();
     np__count(&c->resets, 1);
     np__pool_flush(pool, c);
+}
+
+/*
+ * Process exit with the pool alive (the thread pool of the exiting thread):
+ * memcheck would report every chunk that no pointer reaches as definitely
+ * lost.  The chunks go, and the used space stays readable, so that what it
+ * points to (debug-palloc allocations, cleanups' data) is still reached.
+ */
+void np__pool_exit(np_pool_t *pool)
+{
+    np__mem_pool_trim(pool);
+    for (np_block_t *b = &pool->d; b; b = b->next)
+        np__mem_pool_exit(pool, block_start(pool, b), (size_t)(b->last - block_start(pool, b)));
 }
 
 /*

@@ -227,8 +227,18 @@ __attribute__((constructor)) static void np__init(void)
     pthread_atfork(prefork, postfork_parent, postfork_child);
 }
 
-/* Queued deferred destroys run before the process goes. */
+/*
+ * Queued deferred destroys run before the process goes.  Under valgrind, the
+ * exiting thread's pool, which nothing destroys at exit, gives its chunks
+ * back to memcheck: they would be reported as leaks (a mempool chunk that no
+ * pointer reaches is "definitely lost", though its pool is alive).
+ */
 __attribute__((destructor)) static void np__fini(void)
 {
     urcu_bp_barrier();
+#ifdef NP_VALGRIND
+    np_pool_t *tp = np__thread_pool_peek();
+    if (tp && np__vg_active())
+        np__pool_exit(tp);
+#endif
 }

@@ -227,6 +227,27 @@ static void summary(double elapsed, const np_stats_t *start, const np_stats_t *e
     print_stats("end", end);
 }
 
+/* --dump: what np_pool_dump shows of a sample request pool, then np_global_dump. */
+static void dump_all(void)
+{
+    np_pool_t *pool = np_create(4096);
+
+    if (pool == NULL)
+        st_fail(NULL, "--dump: np_create failed");
+    for (size_t i = 0; i < 64; i++)
+        if (np_alloc(pool, 16 + i * 8) == NULL)
+            st_fail(NULL, "--dump: np_alloc failed");
+    if (np_alloc(pool, 10000) == NULL || np_strdup(pool, "sample") == NULL)
+        st_fail(NULL, "--dump: allocation failed");
+    printf("\nnpool-stress: a sample request pool\n");
+    if (np_pool_dump(pool, stdout) != 0)
+        st_fail(NULL, "np_pool_dump failed");
+    printf("\nnpool-stress: global state (the sample pool included)\n");
+    if (np_global_dump(stdout) != 0)
+        st_fail(NULL, "np_global_dump failed");
+    np_destroy(pool);
+}
+
 /* ---- end-of-run invariants ----------------------------------------------------------------- */
 
 static void expect_eq(const char *what, unsigned long long got, unsigned long long want)
@@ -255,7 +276,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: npool-stress [--threads N] [--seconds S] [--ops N] [--seed N]\n"
             "                    [--mode all|request|thread|shared|rcu|stats|churn]\n"
-            "                    [--fail-every N] [--quiet] [--no-fork]\n"
+            "                    [--fail-every N] [--quiet] [--no-fork] [--dump]\n"
             "Hammers npool with many threads and verifies every byte they wrote.\n"
             "  --threads N     worker threads (default: 2 x online CPUs)\n"
             "  --seconds S     run time (default 10 s unless --ops is given)\n"
@@ -268,6 +289,7 @@ static void usage(FILE *out)
             "  --fail-every N  pools on the test backend fail every N-th backend call\n"
             "  --quiet         no progress line each second\n"
             "  --no-fork       churned threads never fork (see stress/repro/repro-fork-call-rcu.c)\n"
+            "  --dump          at the end, print np_pool_dump of a sample pool and np_global_dump\n"
             "Exit status: 0 PASS, 1 FAIL (corruption, unexpected NULL, broken invariant),\n"
             "2 bad usage.\n");
 }
@@ -319,6 +341,7 @@ static void parse_options(int argc, char **argv, struct st_options *o)
         { "fail-every", required_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' },
         { "no-fork", no_argument, NULL, 'F' },
+        { "dump", no_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -337,6 +360,7 @@ static void parse_options(int argc, char **argv, struct st_options *o)
         case 'f': o->fail_every = number("fail-every", optarg); break;
         case 'q': o->quiet = true; break;
         case 'F': o->no_fork = true; break;
+        case 'D': o->dump = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -411,6 +435,8 @@ int main(int argc, char **argv)
     np_rcu_barrier();
     np_global_stats(&end);
     summary(elapsed, &start, &end);
+    if (st_g.opt.dump)
+        dump_all();
     final_checks(&start, &end);
     free(ws);
     if (devnull)

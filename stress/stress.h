@@ -46,6 +46,7 @@ struct st_options {
     unsigned long long fail_every;
     bool quiet;
     bool no_fork;               /* churned threads never fork */
+    bool dump;                  /* --dump: np_pool_dump and np_global_dump at the end */
 };
 
 struct st_global {

@@ -1,7 +1,18 @@
+/*
+ * Test helpers: a counting, failing backend; byte patterns; build facts;
+ * pools forced into normal (block) mode.
+ */
+#include "config.h"
 #include "helpers.h"
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+#if defined(HAVE_VALGRIND_MEMCHECK_H) && !defined(NP_NO_ANNOTATIONS)
+#define TEST_VALGRIND_REDZONE 1
+#endif
 
 static bool tb_track(test_backend_t *tb, void *p)
 {
@@ -105,6 +116,21 @@ bool check_pattern(const void *p, size_t n, uint64_t seed)
     return true;
 }
 
+static bool test_under_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
 bool test_under_sanitizer(void)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -120,17 +146,47 @@ bool test_under_sanitizer(void)
 #endif
 }
 
+bool test_under_valgrind(void)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+}
+
+/* npool's annotate.h: ASan builds always, valgrind builds under valgrind. */
 size_t test_redzone(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    return (size_t)np_option_get(NP_OPTION_REDZONE);
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return (size_t)np_option_get(NP_OPTION_REDZONE);
-#else
-    return 0;
+    if (test_under_asan())
+        return (size_t)np_option_get(NP_OPTION_REDZONE);
+#ifdef TEST_VALGRIND_REDZONE
+    if (test_under_valgrind())
+        return (size_t)np_option_get(NP_OPTION_REDZONE);
 #endif
-#else
     return 0;
-#endif
+}
+
+np_pool_t *test_create_ex_normal(const np_config_t *config)
+{
+    long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, 0);
+    np_pool_t *pool = np_create_ex(config);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
+    return pool;
+}
+
+np_pool_t *test_create_normal(size_t size)
+{
+    np_config_t config = { .block_size = size };
+    return test_create_ex_normal(&config);
+}
+
+np_pool_t *test_thread_pool_normal(void)
+{
+    long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, 0);
+    np_pool_t *pool = np_thread_pool();
+    np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
+    return pool;
 }

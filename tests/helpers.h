@@ -27,6 +27,19 @@ uint64_t test_rand(uint64_t *state);
 /* Whether this build runs under a sanitizer (malloc interposition impossible). */
 bool test_under_sanitizer(void);
 
+/* Whether this process runs under valgrind (builds with valgrind's headers). */
+bool test_under_valgrind(void);
+
 /* Bytes of redzone npool puts after each small allocation in this build (ASan). */
 size_t test_redzone(void);
+
+/*
+ * Pools in normal mode whatever NPOOL_DEBUG_PALLOC says, for the tests that
+ * assert block layout (addresses, block counts, used_bytes).  The mode is
+ * captured at creation: the option is set to 0 around it and restored.
+ */
+np_pool_t *test_create_normal(size_t size);
+np_pool_t *test_create_ex_normal(const np_config_t *config);
+/* np_thread_pool(), made in normal mode if this thread has none yet. */
+np_pool_t *test_thread_pool_normal(void);
 #endif

@@ -29,7 +29,7 @@ END_TEST
 
 START_TEST(test_nalloc_packs_bytes)
 {
-    np_pool_t *pool = np_create(0);
+    np_pool_t *pool = test_create_normal(0);
     size_t rz = test_redzone();
     char *a = np_nalloc(pool, 3);
     char *b = np_nalloc(pool, 5);
@@ -83,7 +83,7 @@ END_TEST
 
 START_TEST(test_calloc_zeroes_reused_memory)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     unsigned char *p = np_alloc(pool, 512);
     memset(p, 0xff, 512);
     np_reset(pool);
@@ -100,7 +100,7 @@ END_TEST
 
 START_TEST(test_alloc_array_multiplies)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     np_stats_t before, after;
     np_pool_stats(pool, &before);
     uint32_t *a = np_alloc_array(pool, 100, sizeof(uint32_t));

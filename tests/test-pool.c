@@ -1,9 +1,12 @@
 /*
  * The algorithm: blocks, growth, skipping failed blocks, reset, large list.
+ * Pools here are made in normal mode (test_create_normal): the suite also runs
+ * with NPOOL_DEBUG_PALLOC=1 (debug-palloc.sh), where there is no block layout.
  */
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,7 +30,7 @@ static size_t first_block_space(size_t block_size)
     size_t lo = 0, hi = block_size;
     while (lo < hi) {
         size_t mid = (lo + hi + 1) / 2;
-        np_pool_t *pool = np_create(block_size);
+        np_pool_t *pool = test_create_normal(block_size);
         ck_assert_ptr_nonnull(np_nalloc(pool, mid));
         np_stats_t s = stats_of(pool);
         np_destroy(pool);
@@ -41,7 +44,7 @@ static size_t first_block_space(size_t block_size)
 
 START_TEST(test_fresh_pool_has_one_block_of_its_size)
 {
-    np_pool_t *pool = np_create(8192);
+    np_pool_t *pool = test_create_normal(8192);
     ck_assert_ptr_nonnull(pool);
     np_stats_t s = stats_of(pool);
     ck_assert_uint_eq(s.blocks, 1);
@@ -50,7 +53,7 @@ START_TEST(test_fresh_pool_has_one_block_of_its_size)
     ck_assert_uint_eq(s.large_count, 0);
     np_destroy(pool);
 
-    pool = np_create(0);
+    pool = test_create_normal(0);
     ck_assert_uint_eq(stats_of(pool).block_bytes, NP_DEFAULT_POOL_SIZE);
     np_destroy(pool);
 }
@@ -62,7 +65,7 @@ START_TEST(test_growth_adds_blocks_of_the_same_size)
     ck_assert_uint_gt(space, 3000);
     ck_assert_uint_lt(space, 4096);
 
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     ck_assert_ptr_nonnull(np_nalloc(pool, space));
     ck_assert_uint_eq(stats_of(pool).blocks, 1);
     size_t rz = test_redzone();
@@ -86,7 +89,7 @@ END_TEST
 static void check_skip_after(int failures, int expect_in_first)
 {
     size_t space = first_block_space(4096);
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     unsigned char *p = np_nalloc(pool, space - 50);     /* block 1 keeps 50 bytes */
     ck_assert_ptr_nonnull(p);
     for (int i = 0; i < failures; i++)                  /* each fails every open block */
@@ -155,7 +158,7 @@ END_TEST
 
 START_TEST(test_reset_rewinds_to_the_first_address)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     void *first = np_alloc(pool, 24);
     for (int i = 0; i < 100; i++)
         ck_assert_ptr_nonnull(np_alloc(pool, 200));     /* several blocks */
@@ -183,7 +186,7 @@ START_TEST(test_reset_releases_large_allocations)
     np_backend_t be;
     test_backend_init(&tb, &be);
     np_config_t cfg = { .block_size = 4096, .backend = &be };
-    np_pool_t *pool = np_create_ex(&cfg);
+    np_pool_t *pool = test_create_ex_normal(&cfg);
     ck_assert_ptr_nonnull(np_alloc(pool, 10000));
     ck_assert_ptr_nonnull(np_memalign(pool, 100, 256));
     ck_assert_uint_eq(tb.live, 3);
@@ -201,7 +204,7 @@ END_TEST
 
 START_TEST(test_large_list_reuses_a_free_slot)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     void *l[3];
     for (int i = 0; i < 3; i++)
         l[i] = np_alloc(pool, 8000 + (size_t)i);
@@ -219,7 +222,7 @@ END_TEST
 
 START_TEST(test_large_slot_beyond_the_scan_is_not_reused)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     void *l[6];
     for (int i = 0; i < 6; i++)
         l[i] = np_alloc(pool, 5000);
@@ -234,7 +237,7 @@ END_TEST
 START_TEST(test_max_small_routes_requests)
 {
     np_config_t cfg = { .block_size = 8192, .max_small = 100 };
-    np_pool_t *pool = np_create_ex(&cfg);
+    np_pool_t *pool = test_create_ex_normal(&cfg);
     ck_assert_ptr_nonnull(np_alloc(pool, 100));
     ck_assert_uint_eq(stats_of(pool).large_count, 0);
     ck_assert_ptr_nonnull(np_alloc(pool, 101));
@@ -243,7 +246,7 @@ START_TEST(test_max_small_routes_requests)
 
     /* a max_small larger than a block holds is clamped: still served from blocks */
     cfg.max_small = 1 << 20;
-    pool = np_create_ex(&cfg);
+    pool = test_create_ex_normal(&cfg);
     ck_assert_ptr_nonnull(np_alloc(pool, 6000));
     ck_assert_uint_eq(stats_of(pool).large_count, 0);
     ck_assert_ptr_nonnull(np_alloc(pool, 8192));
@@ -254,7 +257,7 @@ END_TEST
 
 START_TEST(test_default_max_is_page_bound)
 {
-    np_pool_t *pool = np_create(65536);
+    np_pool_t *pool = test_create_normal(65536);
     ck_assert_ptr_nonnull(np_alloc(pool, 4095));
     ck_assert_uint_eq(stats_of(pool).large_count, 0);
     ck_assert_ptr_nonnull(np_alloc(pool, 4096));
@@ -269,7 +272,7 @@ START_TEST(test_custom_backend_gets_every_block_back)
     np_backend_t be;
     test_backend_init(&tb, &be);
     np_config_t cfg = { .block_size = 2048, .backend = &be };
-    np_pool_t *pool = np_create_ex(&cfg);
+    np_pool_t *pool = test_create_ex_normal(&cfg);
     for (int i = 0; i < 200; i++)
         ck_assert_ptr_nonnull(np_alloc(pool, 100));
     ck_assert_uint_eq(tb.live, stats_of(pool).blocks);
@@ -287,7 +290,7 @@ START_TEST(test_backend_without_memalign_still_aligns)
     test_backend_init(&tb, &be);
     be.memalign = NULL;
     np_config_t cfg = { .backend = &be };
-    np_pool_t *pool = np_create_ex(&cfg);
+    np_pool_t *pool = test_create_ex_normal(&cfg);
     for (size_t a = 1; a <= 8192; a <<= 1) {
         unsigned char *p = np_memalign(pool, 77, a);
         ck_assert_ptr_nonnull(p);
@@ -373,6 +376,32 @@ START_TEST(test_large_buffers_are_cached_by_the_thread)
 }
 END_TEST
 
+/* NPOOL_DEBUG_PALLOC: every allocation, small ones included, is a backend
+ * allocation of its own, released by reset; the mode is the one at creation. */
+START_TEST(test_debug_palloc_gives_each_allocation_its_own_memory)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    np_config_t cfg = { .block_size = 4096, .backend = &be };
+    long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, 1);
+    np_pool_t *pool = np_create_ex(&cfg);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
+    ck_assert_ptr_nonnull(pool);
+    for (int i = 0; i < 10; i++)
+        ck_assert_ptr_nonnull(i % 2 ? np_alloc(pool, 8) : np_nalloc(pool, 3));
+    ck_assert_uint_eq(tb.live, 1 + 10);                 /* the first block, then one each */
+    ck_assert_uint_eq(stats_of(pool).large_count, 10);
+    ck_assert_int_eq(np_free(pool, np_alloc(pool, 8)), -ENOENT);  /* still "small" */
+    np_reset(pool);
+    ck_assert_uint_eq(tb.live, 1);
+    np_destroy(pool);
+    ck_assert_uint_eq(tb.live, 0);
+    ck_assert_uint_eq(tb.bad_frees, 0);
+}
+END_TEST
+
 Suite *suite_pool(void)
 {
     Suite *s = suite_create("pool");
@@ -392,6 +421,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, test_default_max_is_page_bound);
     tcase_add_test(tc, test_custom_backend_gets_every_block_back);
     tcase_add_test(tc, test_backend_without_memalign_still_aligns);
+    tcase_add_test(tc, test_debug_palloc_gives_each_allocation_its_own_memory);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,7 @@
 /*
  * Regression tests for the defects of the seeds npool grew from (DESIGN §2).
+ * Pools here are made in normal mode (test_create_normal): the suite also runs
+ * with NPOOL_DEBUG_PALLOC=1 (debug-palloc.sh), where there is no block layout.
  */
 #include <check.h>
 #include <errno.h>
@@ -21,7 +23,7 @@ static void count_run(void *data)
 START_TEST(test_regress_reset_runs_and_clears_cleanups)
 {
     runs = 0;
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     np_cleanup_t *c = np_cleanup_add(pool, 64);
     c->handler = count_run;
     np_reset(pool);
@@ -43,7 +45,7 @@ START_TEST(test_regress_destroy_frees_every_block_once)
     for (int nblocks = 1; nblocks <= 20; nblocks += 19) {
         test_backend_init(&tb, &be);
         np_config_t cfg = { .block_size = 1024, .backend = &be };
-        np_pool_t *pool = np_create_ex(&cfg);
+        np_pool_t *pool = test_create_ex_normal(&cfg);
         while (tb.live < (size_t)nblocks)
             ck_assert_ptr_nonnull(np_alloc(pool, 200));
         np_destroy(pool);
@@ -58,7 +60,7 @@ END_TEST
  *    so every request scanned from the first block again. */
 START_TEST(test_regress_growth_moves_current_in_the_pool_head)
 {
-    np_pool_t *pool = np_create(1024);
+    np_pool_t *pool = test_create_normal(1024);
     np_stats_t s;
     unsigned char *first = np_nalloc(pool, 100);
     /* 100-byte requests: each block takes a few, then fails; old blocks get skipped */
@@ -89,7 +91,7 @@ START_TEST(test_regress_size_arithmetic_is_overflow_checked)
     test_backend_init(&tb, &be);
     be.memalign = NULL;                         /* size + alignment is computed inside */
     np_config_t cfg = { .backend = &be };
-    np_pool_t *pool = np_create_ex(&cfg);
+    np_pool_t *pool = test_create_ex_normal(&cfg);
     size_t calls = tb.calls;
     errno = 0;
     ck_assert_ptr_null(np_memalign(pool, SIZE_MAX - 100, 4096));

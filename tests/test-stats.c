@@ -12,7 +12,7 @@
 
 START_TEST(test_pool_stats_count_what_was_done)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     np_stats_t s;
     size_t rz = test_redzone();
     for (int i = 0; i < 10; i++)
@@ -44,7 +44,7 @@ START_TEST(test_global_stats_follow_a_pool)
     np_stats_t base, mid, end;
     ck_assert_int_eq(np_global_stats(&base), 0);
 
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     for (int i = 0; i < 100; i++)
         np_nalloc(pool, 100);                           /* several blocks */
     np_alloc(pool, 20000);
@@ -71,7 +71,7 @@ END_TEST
 
 START_TEST(test_dump_names_the_pool_and_its_blocks)
 {
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     for (int i = 0; i < 50; i++)
         np_nalloc(pool, 100);
     np_alloc(pool, 12345);

@@ -114,7 +114,7 @@ END_TEST
 static void *thread_reset_rewinds(void *arg)
 {
     (void)arg;
-    np_pool_t *tp = np_thread_pool();
+    np_pool_t *tp = test_thread_pool_normal();          /* asserts the first address */
     void *a = np_alloc(tp, 64);
     for (int i = 0; i < 300; i++)
         ck_assert_ptr_nonnull(np_alloc(tp, 100));
@@ -141,7 +141,7 @@ static void *cache_cycle(void *arg)
     np_stats_t s0, s1;
     np_thread_trim();
     np_global_stats(&s0);
-    np_pool_t *p = np_create(4096);
+    np_pool_t *p = test_create_normal(4096);
     for (int i = 0; i < 100; i++)
         ck_assert_ptr_nonnull(np_alloc(p, 200));
     np_pool_stats(p, &out[0]);
@@ -151,7 +151,7 @@ static void *cache_cycle(void *arg)
     ck_assert_uint_eq(s1.cached_blocks - s0.cached_blocks, out[0].blocks);
     ck_assert_uint_eq(s1.cached_bytes - s0.cached_bytes, out[0].blocks * 4096);
     /* and the next pool takes them back */
-    p = np_create(4096);
+    p = test_create_normal(4096);
     for (int i = 0; i < 100; i++)
         ck_assert_ptr_nonnull(np_alloc(p, 200));
     np_global_stats(&out[1]);
