@@ -124,7 +124,7 @@ END_TEST
 static void check_skip_after_reset(int failures, int expect_in_first)
 {
     size_t space = first_block_space(4096);
-    np_pool_t *pool = np_create(4096);
+    np_pool_t *pool = test_create_normal(4096);
     for (int i = 0; i < 6; i++)                          /* six blocks */
         ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
     ck_assert_uint_eq(stats_of(pool).blocks, 6);
