@@ -4,6 +4,8 @@
  * the worker threads and their churn, the np_global_stats readers, the
  * progress line, the summary and the end-of-run invariants.
  */
+#include "config.h"
+
 #include "stress.h"
 
 #include <errno.h>
@@ -14,6 +16,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
 
 struct st_global st_g;
 
@@ -371,6 +377,12 @@ static void parse_options(int argc, char **argv, struct st_options *o)
     }
     if (o->seconds == 0 && o->ops == 0)
         o->seconds = 10;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    /* a forked child inherits pools other threads were filling; memcheck
+     * reports their chunks as lost when the child exits */
+    if (RUNNING_ON_VALGRIND)
+        o->no_fork = true;
+#endif
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
