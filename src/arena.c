@@ -90,19 +90,36 @@ np_counters_t *np__counters(void)
 
 /* ---- block cache --------------------------------------------------------- */
 
-static void cache_release_list(np_arena_t *a, void **head, size_t size)
+/* Pop a free buffer of size bytes from one of the cache's lists, or NULL. */
+static void *list_pop(np_arena_t *a, void **head, size_t size)
 {
     void *b = *head;
 
-    while (b) {
-        void *next = *(void **)b;
-        np__mem_reuse(b, size);
+    if (b == NULL)
+        return NULL;
+    *head = *(void **)b;            /* read the link before marking for reuse */
+    np__mem_reuse(b, size);
+    np__count(&a->counters.cached_blocks, -1);
+    np__count(&a->counters.cached_bytes, -(long long)size);
+    return b;
+}
+
+/* Push a free buffer of size bytes on one of the cache's lists. */
+static void list_push(np_arena_t *a, void **head, void *b, size_t size)
+{
+    *(void **)b = *head;
+    *head = b;
+    np__mem_cached(b, size);
+    np__count(&a->counters.cached_blocks, 1);
+    np__count(&a->counters.cached_bytes, (long long)size);
+}
+
+static void cache_release_list(np_arena_t *a, void **head, size_t size)
+{
+    void *b;
+
+    while ((b = list_pop(a, head, size)) != NULL)
         free(b);
-        np__count(&a->counters.cached_blocks, -1);
-        np__count(&a->counters.cached_bytes, -(long long)size);
-        b = next;
-    }
-    *head = NULL;
 }
 
 static void cache_release_all(np_arena_t *a)
@@ -121,14 +138,9 @@ void *np__cache_take(size_t size)
     np_arena_t *a = np__arena();
 
     for (size_t i = 0; i < NP_CACHE_BINS; i++) {
-        void *b = a->bins[i].head;
-        if (b && a->bins[i].size == size) {
-            a->bins[i].head = *(void **)b;
-            np__mem_reuse(b, size);
+        if (a->bins[i].head && a->bins[i].size == size) {
             a->bins[i].count--;
-            np__count(&a->counters.cached_blocks, -1);
-            np__count(&a->counters.cached_bytes, -(long long)size);
-            return b;
+            return list_pop(a, &a->bins[i].head, size);
         }
     }
     return NULL;
@@ -158,12 +170,8 @@ bool np__cache_put(void *block, size_t size)
         return false;
 
     a->bins[slot].size = size;
-    *(void **)block = a->bins[slot].head;
-    a->bins[slot].head = block;
     a->bins[slot].count++;
-    np__mem_cached(block, size);
-    np__count(&a->counters.cached_blocks, 1);
-    np__count(&a->counters.cached_bytes, (long long)size);
+    list_push(a, &a->bins[slot].head, block, size);
     return true;
 }
 
@@ -175,16 +183,11 @@ bool np__cache_put(void *block, size_t size)
 void *np__large_take(unsigned cls)
 {
     np_arena_t *a = np__arena();
-    void *b = a->large[cls - 1];
     size_t size = np__large_class_bytes(cls);
+    void *b = list_pop(a, &a->large[cls - 1], size);
 
-    if (b == NULL)
-        return NULL;
-    a->large[cls - 1] = *(void **)b;
-    a->large_held -= size;
-    np__mem_reuse(b, size);
-    np__count(&a->counters.cached_blocks, -1);
-    np__count(&a->counters.cached_bytes, -(long long)size);
+    if (b)
+        a->large_held -= size;
     return b;
 }
 
@@ -196,12 +199,8 @@ bool np__large_keep(void *buf, unsigned cls)
 
     if (a->no_cache || a->large_held + size > (size_t)np__option(NP_OPTION_LARGE_CACHE))
         return false;
-    *(void **)buf = a->large[cls - 1];
-    a->large[cls - 1] = buf;
     a->large_held += size;
-    np__mem_cached(buf, size);
-    np__count(&a->counters.cached_blocks, 1);
-    np__count(&a->counters.cached_bytes, (long long)size);
+    list_push(a, &a->large[cls - 1], buf, size);
     return true;
 }
 
