@@ -160,6 +160,77 @@ NP_API void *np_alloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
 /* size bytes, unaligned (tightly packed: for strings and byte buffers). */
 NP_API void *np_nalloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
 
+/*
+ * ---------------------------------------------------------------------------
+ * The inline fast path
+ * ---------------------------------------------------------------------------
+ *
+ * np_alloc and np_nalloc are also macros that try the pool's current block
+ * inline, in the caller, and call the library only when that block has no
+ * room or the pool needs the library on every call.  The exported functions
+ * behave exactly the same; `(np_alloc)(pool, size)` or a function pointer
+ * reaches them directly, and defining NPOOL_NO_INLINE before including this
+ * header turns the macros off (for a breakpoint on every allocation, say).
+ *
+ * What the inline path reads is part of the ABI: every pool starts with an
+ * np_pool_head_t.  cursor points at two pointers, the first free byte of the
+ * block small requests try first and the end of its usable space (aligned to
+ * NP_ALIGNMENT); inline_max is the largest request the inline path may serve.
+ * The library sets inline_max to 0 for pools that must see every call
+ * (shared pools, --enable-debug, NPOOL_DEBUG_PALLOC, memcheck, sanitizer
+ * builds of the library), and a later version that changes the layout of
+ * blocks will set it to 0 in every pool, so that programs built against this
+ * header keep working through the exported functions.  Nothing else of a
+ * pool is public; applications never write these fields.
+ */
+typedef struct np_pool_head_s {
+    unsigned char **cursor;         /* [0]: first free byte, [1]: end of the current block */
+    size_t inline_max;              /* largest request served inline; 0: none */
+    unsigned long long allocs;      /* allocations served (np_stats_t.allocs) */
+} np_pool_head_t;
+
+/*
+ * size bytes aligned to align (a power of two; 1: unaligned) from the pool's
+ * current block when 1 <= size <= inline_max, the block's first free byte is
+ * aligned and the block has room; else what slow(pool, size) returns.  The
+ * size is rounded up to align, as the library does, so that after np_alloc
+ * the next np_alloc finds its start aligned; only an np_nalloc in between
+ * sends it through the library, which aligns.
+ */
+static inline void *np__bump(np_pool_t *pool, size_t size, size_t align,
+                             void *(*slow)(np_pool_t *, size_t))
+{
+    np_pool_head_t *h = (np_pool_head_t *)(void *)pool;
+
+    if (pool != NULL && size - 1 < h->inline_max) {
+        unsigned char **cur = h->cursor;
+        unsigned char *m = cur[0];
+        size_t step = (size + (align - 1)) & ~(align - 1);
+
+        if (((size_t)m & (align - 1)) == 0 && (size_t)(cur[1] - m) >= step) {
+            cur[0] = m + step;
+            h->allocs++;
+            return m;
+        }
+    }
+    return slow(pool, size);
+}
+
+static inline void *np__alloc_inline(np_pool_t *pool, size_t size)
+{
+    return np__bump(pool, size, NP_ALIGNMENT, np_alloc);
+}
+
+static inline void *np__nalloc_inline(np_pool_t *pool, size_t size)
+{
+    return np__bump(pool, size, 1, np_nalloc);
+}
+
+#ifndef NPOOL_NO_INLINE
+#define np_alloc(pool, size)  np__alloc_inline((pool), (size))
+#define np_nalloc(pool, size) np__nalloc_inline((pool), (size))
+#endif
+
 /* np_alloc, zero-filled. */
 NP_API void *np_calloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
 

@@ -7,6 +7,7 @@
 
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#define NPOOL_NO_INLINE 1       /* the library calls its own functions */
 #include "npool.h"
 #include "urcu-wrap.h"
 #include "annotate.h"
@@ -80,8 +82,8 @@ struct np_large_s {
 };
 
 struct np_pool_s {
+    np_pool_head_t head;        /* public (npool.h): cursor = &current->last */
     np_block_t d;               /* the first block, holding this header */
-    np_block_t *current;        /* first block worth trying */
     size_t max;                 /* largest small request */
 #ifdef NP_HAS_REDZONE
     size_t redzone;             /* inaccessible bytes after each small allocation */
@@ -92,7 +94,7 @@ struct np_pool_s {
     np_large_t *large;
     np_cleanup_t *cleanup;
     /* accounting: plain fields, written under the pool's contract */
-    unsigned long long allocs, resets;
+    unsigned long long resets;  /* allocs: head.allocs */
     size_t frozen_used;         /* used bytes of the blocks before current */
     size_t large_count, large_bytes;
     size_t flushed_used;        /* what the global statistics hold for us */
@@ -106,6 +108,22 @@ struct np_pool_s {
     unsigned in_use_depth;
 #endif
 };
+
+/* The block small requests try first: head.cursor points at its {last, end}. */
+static_assert(offsetof(np_block_t, last) == 0 &&
+              offsetof(np_block_t, end) == sizeof(unsigned char *),
+              "np_pool_head_t.cursor needs a block's last and end first, in this order");
+static_assert(offsetof(np_pool_t, head) == 0, "np_pool_head_t must open the pool");
+
+static inline np_block_t *np__current(const np_pool_t *pool)
+{
+    return (np_block_t *)(void *)pool->head.cursor;
+}
+
+static inline void np__set_current(np_pool_t *pool, np_block_t *b)
+{
+    pool->head.cursor = &b->last;
+}
 
 /* Global counters: signed so a pool destroyed by another thread than the one
  * that made it can push one arena below zero; the sum is what counts. */

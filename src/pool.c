@@ -40,7 +40,7 @@ size_t np__pool_used(const np_pool_t *pool)
 {
     size_t used = pool->frozen_used;
 
-    for (const np_block_t *b = pool->current; b; b = b->next)
+    for (const np_block_t *b = np__current(pool); b; b = b->next)
         used += (size_t)(b->last - block_start(pool, b));
     return used;
 }
@@ -51,9 +51,9 @@ void np__pool_flush(np_pool_t *pool, np_counters_t *c)
     size_t used = np__pool_used(pool);
 
     np__count(&c->used_bytes, (long long)used - (long long)pool->flushed_used);
-    np__count(&c->allocs, (long long)(pool->allocs - pool->flushed_allocs));
+    np__count(&c->allocs, (long long)(pool->head.allocs - pool->flushed_allocs));
     pool->flushed_used = used;
-    pool->flushed_allocs = pool->allocs;
+    pool->flushed_allocs = pool->head.allocs;
 }
 
 /*
@@ -66,12 +66,13 @@ void np__pool_flush(np_pool_t *pool, np_counters_t *c)
  * The skipped blocks form a prefix: older blocks have failed at least as
  * often as newer ones.
  */
-static void count_failures(np_pool_t *pool, np_block_t *stop)
+static inline __attribute__((always_inline)) void count_failures(np_pool_t *pool,
+                                                                   np_block_t *stop)
 {
-    for (np_block_t *b = pool->current; b != stop; b = b->next) {
-        if (++b->failed > NP_BLOCK_MAX_FAILED && b == pool->current) {
+    for (np_block_t *b = np__current(pool); b != stop; b = b->next) {
+        if (++b->failed > NP_BLOCK_MAX_FAILED && b == np__current(pool)) {
             pool->frozen_used += (size_t)(b->last - block_start(pool, b));
-            pool->current = b->next;
+            np__set_current(pool, b->next);
         }
     }
 }
@@ -80,7 +81,8 @@ static void count_failures(np_pool_t *pool, np_block_t *stop)
  * No block had room: append a new block and serve the request from it; every
  * block from current onward failed it.
  */
-static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align)
+static __attribute__((noinline)) void *alloc_block(np_pool_t *pool, size_t size, size_t need,
+                                                   size_t align)
 {
     unsigned char *mem = np__block_get(pool);
 
@@ -105,14 +107,14 @@ static void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align
     np__mem_block(pool, block_start(pool, nb), (size_t)(nb->end - block_start(pool, nb)));
     np__mem_alloc(pool, m, size);
 
-    np_block_t *b = pool->current;
+    np_block_t *b = np__current(pool);
     while (b->next)
         b = b->next;
     b->next = nb;
     count_failures(pool, nb);
 
     pool->nblocks++;
-    pool->allocs++;
+    pool->head.allocs++;
     np_counters_t *c = np__counters();
     np__count(&c->blocks, 1);
     np__count(&c->block_bytes, (long long)pool->block_size);
@@ -133,13 +135,13 @@ static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned
     return (size_t)(b->end - *mp) >= need;
 }
 
-/* Hand out m (which fits) from block b.  vg: the pool may run under valgrind. */
+/* Hand out m (which fits) from block b. */
 static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size,
-                         size_t need, bool vg)
+                         size_t need)
 {
     b->last = m + need;
-    pool->allocs++;
-    if (vg && np_unlikely(np__vg_active()))
+    pool->head.allocs++;
+    if (np_unlikely(np__vg_active()))
         annotate_alloc(pool, m, size);
     else
         np__asan_unpoison(m, size);     /* np__mem_alloc without the client request */
@@ -155,37 +157,38 @@ static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t 
 {
     unsigned char *m;
 
-    for (np_block_t *b = pool->current->next; b; b = b->next) {
+    for (np_block_t *b = np__current(pool)->next; b; b = b->next) {
         if (fits(b, need, align, &m)) {
             count_failures(pool, b);
-            return bump(pool, b, m, size, need, true);
+            return bump(pool, b, m, size, need);
         }
     }
     return alloc_block(pool, size, need, align);
 }
 
 /*
- * The small path; align is 1 (np_nalloc) or a power of two.  vg false: the
- * caller checked NP_F_VALGRIND, so the fast path needs no annotation test.
+ * The small path; align is 1 (np_nalloc) or a power of two.  npool.h's
+ * np__bump is its inline copy for pools without redzones or annotations.
  */
-static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align, bool vg)
+static inline void *alloc_small(np_pool_t *pool, size_t size, size_t align)
 {
-    size_t need = size + NP_REDZONE_OF(pool);
-    np_block_t *b = pool->current;
+    /* rounded up: the next aligned request finds `last` aligned (npool.h) */
+    size_t need = np_align_up(size + NP_REDZONE_OF(pool), align);
+    np_block_t *b = np__current(pool);
     unsigned char *m;
 
     if (np_likely(fits(b, need, align, &m)))
-        return bump(pool, b, m, size, need, vg);
+        return bump(pool, b, m, size, need);
     return alloc_small_scan(pool, size, need, align);
 }
 
 /* Bookkeeping records (large list, cleanups): not counted as allocations. */
 void *np__alloc_record(np_pool_t *pool, size_t size)
 {
-    void *p = alloc_small(pool, size, NP_ALIGNMENT, true);
+    void *p = alloc_small(pool, size, NP_ALIGNMENT);
 
     if (p)
-        pool->allocs--;
+        pool->head.allocs--;
     return p;
 }
 
@@ -273,7 +276,7 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     l->small = small;
     l->cls = (unsigned char)cls;
 
-    pool->allocs++;
+    pool->head.allocs++;
     pool->large_count++;
     pool->large_bytes += size;
     np_counters_t *c = np__counters();
@@ -313,7 +316,7 @@ void *np__alloc(np_pool_t *pool, size_t size, size_t align)
     if (np_unlikely(pool->flags & NP_F_DEBUG_PALLOC))
         return alloc_large(pool, size, align, size <= pool->max);
     if (np_likely(size <= pool->max))
-        return alloc_small(pool, size, align, true);
+        return alloc_small(pool, size, align);
     return alloc_large(pool, size, NP_ALIGNMENT, false);
 }
 
@@ -325,6 +328,23 @@ static size_t default_max(size_t space)
     size_t limit = page > 0 ? (size_t)page - 1 : 4095;
 
     return space < limit ? space : limit;
+}
+
+/*
+ * What np_pool_head_t.inline_max lets the inline path (npool.h) serve: every
+ * small request, unless each allocation must reach the library (guarded and
+ * debug-palloc pools, memcheck, redzones, ASan poisoning).
+ */
+static size_t inline_max(const np_pool_t *pool)
+{
+#ifdef NP_ASAN
+    (void)pool;
+    return 0;
+#else
+    if ((pool->flags & NP_F_SLOW) || NP_REDZONE_OF(pool) != 0)
+        return 0;
+    return pool->max;
+#endif
 }
 
 np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
@@ -365,7 +385,7 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
     *pool = proto;
     pool->d.last = block_start(pool, &pool->d);
     pool->d.end = block_end(mem, size);
-    pool->current = &pool->d;
+    np__set_current(pool, &pool->d);
     pool->nblocks = 1;
 #ifdef NP_HAS_REDZONE
     pool->redzone = np__mem_redzone();
@@ -381,6 +401,7 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
     size_t space = (size_t)(pool->d.end - pool->d.last) - NP_REDZONE_OF(pool);
     size_t max = config->max_small ? config->max_small : default_max(space);
     pool->max = max < space ? max : space;
+    pool->head.inline_max = inline_max(pool);
 
     if ((pool->flags & NP_SHARED) && np__shared_init(pool) != 0) {
         np__block_put(pool, mem, true);
@@ -407,7 +428,7 @@ static void rewind_blocks(np_pool_t *pool)
         b->last = start;
         b->failed = 0;
     }
-    pool->current = &pool->d;
+    np__set_current(pool, &pool->d);
     pool->frozen_used = 0;
 }
 
@@ -516,11 +537,12 @@ void np_reset(np_pool_t *pool)
 }
 
 /*
- * np_alloc and np_nalloc off the fast path: NULL pool, size 0 or large,
- * shared, checked, debug-palloc and memcheck pools.  Out of line so that
- * the fast path needs no stack frame.
+ * np_alloc and np_nalloc off the inline path: a full current block, NULL
+ * pool, size 0 or large, and every call of a pool whose inline_max is 0
+ * (shared, checked, debug-palloc, memcheck).  The two callers below are out
+ * of line so that the exported fast path needs no stack frame.
  */
-static __attribute__((noinline)) void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
+static inline void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
 {
     void *p;
 
@@ -529,22 +551,34 @@ static __attribute__((noinline)) void *alloc_slow(np_pool_t *pool, size_t size, 
     return p;
 }
 
-/* size - 1 < max: 1..max (size 0 wraps to the slow path) */
-#define NP_FAST_PATH_OK(pool, size) \
-    ((pool) != NULL && !((pool)->flags & NP_F_SLOW) && (size) - 1 < (pool)->max)
+/*
+ * The exported functions: the inline path of npool.h, then these.  A pool
+ * the inline path may serve needs no guard and no annotation, so its small
+ * requests go straight to the block scan (the current block was full, or
+ * `last` was left unaligned by np_nalloc).
+ */
+static __attribute__((noinline)) void *alloc_slow_aligned(np_pool_t *pool, size_t size)
+{
+    if (np_likely(pool != NULL && size - 1 < pool->head.inline_max))
+        return alloc_small(pool, size, NP_ALIGNMENT);
+    return alloc_slow(pool, size, NP_ALIGNMENT);
+}
+
+static __attribute__((noinline)) void *alloc_slow_packed(np_pool_t *pool, size_t size)
+{
+    if (np_likely(pool != NULL && size - 1 < pool->head.inline_max))
+        return alloc_small(pool, size, 1);
+    return alloc_slow(pool, size, 1);
+}
 
 void *np_alloc(np_pool_t *pool, size_t size)
 {
-    if (np_likely(NP_FAST_PATH_OK(pool, size)))
-        return alloc_small(pool, size, NP_ALIGNMENT, false);
-    return alloc_slow(pool, size, NP_ALIGNMENT);
+    return np__bump(pool, size, NP_ALIGNMENT, alloc_slow_aligned);
 }
 
 void *np_nalloc(np_pool_t *pool, size_t size)
 {
-    if (np_likely(NP_FAST_PATH_OK(pool, size)))
-        return alloc_small(pool, size, 1, false);
-    return alloc_slow(pool, size, 1);
+    return np__bump(pool, size, 1, alloc_slow_packed);
 }
 
 void *np_calloc(np_pool_t *pool, size_t size)

@@ -102,7 +102,7 @@ int np__shared_dump(FILE *out)
         pthread_mutex_lock(&pool->mutex);
         fprintf(out, "  shared pool %p: %u blocks of %zu B, %zu B used, %zu large (%zu B), "
                 "%llu allocs\n", (void *)pool, pool->nblocks, pool->block_size,
-                np__pool_used(pool), pool->large_count, pool->large_bytes, pool->allocs);
+                np__pool_used(pool), pool->large_count, pool->large_bytes, pool->head.allocs);
         pthread_mutex_unlock(&pool->mutex);
         n++;
     }

@@ -17,7 +17,7 @@ static void fill_pool_stats(np_pool_t *pool, np_stats_t *out)
         .used_bytes = np__pool_used(pool),
         .large_count = pool->large_count,
         .large_bytes = pool->large_bytes,
-        .allocs = pool->allocs,
+        .allocs = pool->head.allocs,
         .resets = pool->resets,
         .shared_pools = (pool->flags & NP_SHARED) ? 1 : 0,
     };
@@ -95,7 +95,7 @@ static void dump_pool(np_pool_t *pool, FILE *out)
     for (np_block_t *b = &pool->d; b; b = b->next, i++) {
         size_t free_bytes = (size_t)(b->end - b->last);
         fprintf(out, "  block %-3u %p  free %6zu B  failed %u%s\n", i, (void *)b, free_bytes,
-                b->failed, b == pool->current ? "  <- current" : "");
+                b->failed, b == np__current(pool) ? "  <- current" : "");
     }
     i = 0;
     for (np_large_t *l = pool->large; l; l = l->next) {

@@ -68,15 +68,23 @@ BENCH_INLINE void touch(void *p, size_t size)
     __asm__ volatile("" : : "r"(c) : "memory");
 }
 
-/* The one request loop every implementation runs. */
+/*
+ * The one request loop every implementation runs.  The request's handle
+ * (pool, heap, context) is a local, as a server function holds its pool in a
+ * local variable, so that it stays in a register like the bump pointer's
+ * worker: the byte writes may alias any memory, and a handle kept in memory
+ * would be reloaded on every allocation.
+ */
 BENCH_INLINE void run_request(bench_worker_t *w, const uint32_t *sizes, size_t n,
                               void (*open)(bench_worker_t *),
-                              void *(*alloc)(bench_worker_t *, size_t),
+                              void *(*alloc)(bench_worker_t *, void *, size_t),
                               void (*close)(bench_worker_t *))
 {
     open(w);
+    void *handle = w->handle;
+
     for (size_t i = 0; i < n; i++)
-        touch(alloc(w, sizes[i]), sizes[i]);
+        touch(alloc(w, handle, sizes[i]), sizes[i]);
     close(w);
 }
 
@@ -115,8 +123,9 @@ BENCH_INLINE void bump_open(bench_worker_t *w)
     w->cur = w->buf;
 }
 
-BENCH_INLINE void *bump_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *bump_alloc(bench_worker_t *w, void *h, size_t size)
 {
+    (void)h;
     unsigned char *p = w->cur;
     size_t step = (size + BENCH_ALIGN - 1) & ~(size_t)(BENCH_ALIGN - 1);
 
@@ -152,8 +161,9 @@ static void bump_shared_fini(void)
     shared_bump.buf = NULL;
 }
 
-BENCH_INLINE void *bump_shared_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *bump_shared_alloc(bench_worker_t *w, void *h, size_t size)
 {
+    (void)h;
     size_t step = (size + BENCH_ALIGN - 1) & ~(size_t)(BENCH_ALIGN - 1);
     size_t off = atomic_fetch_add_explicit(&shared_bump.off, step, memory_order_relaxed);
 
@@ -179,9 +189,10 @@ static void np_thread_init(bench_worker_t *w)
         bench_oom("np_thread_pool");
 }
 
-BENCH_INLINE void *np_pool_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *np_pool_alloc(bench_worker_t *w, void *pool, size_t size)
 {
-    return np_alloc(w->handle, size);
+    (void)w;
+    return np_alloc(pool, size);
 }
 
 BENCH_INLINE void np_thread_close(bench_worker_t *w)
@@ -220,8 +231,9 @@ static void np_shared_fini(void)
     shared_pool = NULL;
 }
 
-BENCH_INLINE void *np_shared_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *np_shared_alloc(bench_worker_t *w, void *h, size_t size)
 {
+    (void)h;
     (void)w;
     return np_alloc(shared_pool, size);
 }
@@ -264,8 +276,9 @@ BENCH_INLINE void release_all(bench_worker_t *w, void (*release)(void *))
     w->nkeep = 0;
 }
 
-BENCH_INLINE void *libc_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *libc_alloc(bench_worker_t *w, void *h, size_t size)
 {
+    (void)h;
     return keep(w, malloc(size));
 }
 
@@ -306,9 +319,10 @@ BENCH_INLINE void apr_open(bench_worker_t *w)
     w->handle = p;
 }
 
-BENCH_INLINE void *apr_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *apr_alloc(bench_worker_t *w, void *pool, size_t size)
 {
-    return apr_palloc(w->handle, size);
+    (void)w;
+    return apr_palloc(pool, size);
 }
 
 BENCH_INLINE void apr_close(bench_worker_t *w)
@@ -326,9 +340,10 @@ BENCH_INLINE void talloc_open(bench_worker_t *w)
     w->handle = talloc_new(NULL);
 }
 
-BENCH_INLINE void *talloc_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *talloc_alloc(bench_worker_t *w, void *ctx, size_t size)
 {
-    return talloc_size(w->handle, size);
+    (void)w;
+    return talloc_size(ctx, size);
 }
 
 BENCH_INLINE void talloc_close(bench_worker_t *w)
@@ -381,9 +396,10 @@ BENCH_INLINE void mi_heap_open(bench_worker_t *w)
     w->handle = mi.heap_new();
 }
 
-BENCH_INLINE void *mi_heap_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *mi_heap_alloc(bench_worker_t *w, void *heap, size_t size)
 {
-    return mi.heap_malloc(w->handle, size);
+    (void)w;
+    return mi.heap_malloc(heap, size);
 }
 
 BENCH_INLINE void mi_heap_close(bench_worker_t *w)
@@ -393,8 +409,9 @@ BENCH_INLINE void mi_heap_close(bench_worker_t *w)
 
 BENCH_REQUEST(mi_heap, mi_heap_open, mi_heap_alloc, mi_heap_close)
 
-BENCH_INLINE void *mi_alloc(bench_worker_t *w, size_t size)
+BENCH_INLINE void *mi_alloc(bench_worker_t *w, void *h, size_t size)
 {
+    (void)h;
     return keep(w, mi.malloc(size));
 }
 
