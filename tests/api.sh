@@ -27,12 +27,14 @@ echo "exported symbols: $nexp, declared functions: $ndecl"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf '#include "npool.h"\nint main(void) { np_pool_t *p = np_create(0); np_destroy(p); return 0; }\n' > "$tmp/h.c"
-${CC:-cc} -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -I"$top_srcdir/include" "$tmp/h.c" \
+# The inline fast path is compiled into applications: it must pass their warnings too.
+printf '#include "npool.h"\nint main(void) { np_pool_t *p = np_create(0); void *a = np_alloc(p, 8), *b = np_nalloc(p, 3); np_destroy(p); return a == b; }\n' > "$tmp/h.c"
+${CC:-cc} -std=c99 -pedantic -Wall -Wextra -Wconversion -Wsign-conversion -Wcast-qual -Wcast-align \
+    -Wshadow -Wstrict-prototypes -Werror -fsyntax-only -I"$top_srcdir/include" "$tmp/h.c" \
     || { echo "FAIL: npool.h is not strict C99"; fail=1; }
 if command -v c++ >/dev/null 2>&1; then
     cp "$tmp/h.c" "$tmp/h.cc"
-    c++ -std=c++11 -pedantic -Wall -Wextra -Werror -fsyntax-only -I"$top_srcdir/include" "$tmp/h.cc" \
+    c++ -std=c++11 -pedantic -Wall -Wextra -Wconversion -Wold-style-cast -Werror -fsyntax-only -I"$top_srcdir/include" "$tmp/h.cc" \
         || { echo "FAIL: npool.h does not compile as C++"; fail=1; }
 fi
 [ $fail -eq 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"

@@ -167,6 +167,11 @@ size_t test_redzone(void)
     return 0;
 }
 
+bool test_inline_path(void)
+{
+    return !test_under_asan() && !test_under_valgrind();
+}
+
 np_pool_t *test_create_ex_normal(const np_config_t *config)
 {
     long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);

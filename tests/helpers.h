@@ -33,6 +33,9 @@ bool test_under_valgrind(void);
 /* Bytes of redzone npool puts after each small allocation in this build (ASan). */
 size_t test_redzone(void);
 
+/* Whether np_alloc's inline path serves this build (not under ASan or memcheck). */
+bool test_inline_path(void);
+
 /*
  * Pools in normal mode whatever NPOOL_DEBUG_PALLOC says, for the tests that
  * assert block layout (addresses, block counts, used_bytes).  The mode is

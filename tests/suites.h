@@ -4,6 +4,7 @@
 
 Suite *suite_pool(void);
 Suite *suite_alloc(void);
+Suite *suite_inline(void);
 Suite *suite_cleanup(void);
 Suite *suite_errors(void);
 Suite *suite_oom(void);
