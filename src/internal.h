@@ -60,6 +60,7 @@ static inline size_t np__large_class_bytes(unsigned cls)
 #define NP_F_SLOW         (NP_F_GUARDED | NP_F_DEBUG_PALLOC | NP_F_VALGRIND)
 
 typedef struct np_block_s np_block_t;
+typedef struct np_region_s np_region_t;
 typedef struct np_large_s np_large_t;
 typedef struct np_arena_s np_arena_t;
 
@@ -69,6 +70,18 @@ struct np_block_s {
     unsigned char *end;         /* one past the block */
     np_block_t *next;
     unsigned failed;            /* small requests this block could not serve */
+};
+
+/*
+ * A run of a shared pool's block that one thread bumps without the pool's
+ * mutex (shared.c); the record opens the run.  last and allocs have one
+ * writer, the owner thread; np_pool_stats reads them under the mutex.
+ */
+struct np_region_s {
+    np_region_t *next, **prevp; /* the pool's live regions, under the mutex */
+    _Atomic uintptr_t last;     /* first free byte */
+    uintptr_t end;
+    _Atomic unsigned long long allocs;
 };
 
 /* A large allocation; the record itself is a small allocation of the pool. */
@@ -101,6 +114,12 @@ struct np_pool_s {
     unsigned long long flushed_allocs;
     np_backend_t backend;
     pthread_mutex_t mutex;      /* NP_SHARED */
+    /* NP_SHARED regions (shared.c): 0 when off, else new at every reset */
+    _Atomic unsigned long long region_gen;
+    size_t region_bytes;        /* a region, its record included */
+    size_t region_serve;        /* largest request served from a region */
+    np_region_t *regions;       /* live regions, under the mutex */
+    size_t region_unused;       /* free bytes of the regions folded since the reset */
     struct cds_list_head node;  /* shared-pool registry (NP_F_REGISTERED) */
     struct rcu_head rcu;        /* np_destroy_deferred */
 #ifdef NP_DEBUG
@@ -140,6 +159,7 @@ void  *np__alloc(np_pool_t *pool, size_t size, size_t align);
 void  *np__alloc_record(np_pool_t *pool, size_t size);
 void   np__pool_flush(np_pool_t *pool, np_counters_t *c);
 size_t np__pool_used(const np_pool_t *pool);
+unsigned long long np__pool_allocs(const np_pool_t *pool);
 void   np__pool_release(np_pool_t *pool, bool to_cache); /* the body of np_destroy */
 void   np__reset(np_pool_t *pool);
 void   np__pool_exit(np_pool_t *pool);              /* valgrind: alive at exit */
@@ -211,6 +231,10 @@ int   np__arena_dump(FILE *out);
 int  np__shared_init(np_pool_t *pool);
 void np__shared_fini(np_pool_t *pool);
 void np__shared_after_fork_child(np_pool_t *pool);
+void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align);
+void np__regions_reset(np_pool_t *pool);
+size_t np__regions_unused(const np_pool_t *pool);
+unsigned long long np__regions_allocs(const np_pool_t *pool);
 void np__guard_enter(np_pool_t *pool);
 void np__guard_leave(np_pool_t *pool);
 int  np__shared_dump(FILE *out);

@@ -42,7 +42,19 @@ size_t np__pool_used(const np_pool_t *pool)
 
     for (const np_block_t *b = np__current(pool); b; b = b->next)
         used += (size_t)(b->last - block_start(pool, b));
+    if (pool->flags & NP_SHARED)
+        used -= np__regions_unused(pool);   /* the regions' free bytes are not used */
     return used;
+}
+
+/* Allocations served, those of a shared pool's live regions included. */
+unsigned long long np__pool_allocs(const np_pool_t *pool)
+{
+    unsigned long long n = pool->head.allocs;
+
+    if (pool->flags & NP_SHARED)
+        n += np__regions_allocs(pool);
+    return n;
 }
 
 /* Bring the global counters up to date with this pool's allocations. */
@@ -51,9 +63,11 @@ void np__pool_flush(np_pool_t *pool, np_counters_t *c)
     size_t used = np__pool_used(pool);
 
     np__count(&c->used_bytes, (long long)used - (long long)pool->flushed_used);
-    np__count(&c->allocs, (long long)(pool->head.allocs - pool->flushed_allocs));
+    unsigned long long allocs = np__pool_allocs(pool);
+
+    np__count(&c->allocs, (long long)(allocs - pool->flushed_allocs));
     pool->flushed_used = used;
-    pool->flushed_allocs = pool->head.allocs;
+    pool->flushed_allocs = allocs;
 }
 
 /*
@@ -438,6 +452,8 @@ void np__reset(np_pool_t *pool)
     free_all_large(pool, true);
     np__mem_pool_trim(pool);
     rewind_blocks(pool);
+    if (pool->flags & NP_SHARED)
+        np__regions_reset(pool);            /* every thread's region is gone */
     pool->resets++;
 
     np_counters_t *c = np__counters();
@@ -547,6 +563,8 @@ static inline void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
     void *p;
 
     NP_CHECK_POOL(pool, NULL);
+    if (pool->flags & NP_SHARED)
+        return np__shared_alloc(pool, size ? size : 1, align);
     NP_GUARDED(pool, p, np__alloc(pool, size, align));
     return p;
 }

@@ -17,7 +17,7 @@ static void fill_pool_stats(np_pool_t *pool, np_stats_t *out)
         .used_bytes = np__pool_used(pool),
         .large_count = pool->large_count,
         .large_bytes = pool->large_bytes,
-        .allocs = pool->head.allocs,
+        .allocs = np__pool_allocs(pool),
         .resets = pool->resets,
         .shared_pools = (pool->flags & NP_SHARED) ? 1 : 0,
     };
