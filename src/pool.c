@@ -57,17 +57,38 @@ unsigned long long np__pool_allocs(const np_pool_t *pool)
     return n;
 }
 
+/* Bring the global allocation count up to date with this pool's. */
+static void flush_allocs(np_pool_t *pool, np_counters_t *c)
+{
+    unsigned long long allocs = np__pool_allocs(pool);
+
+    np__count(&c->allocs, (long long)(allocs - pool->flushed_allocs));
+    pool->flushed_allocs = allocs;
+}
+
 /* Bring the global counters up to date with this pool's allocations. */
 void np__pool_flush(np_pool_t *pool, np_counters_t *c)
 {
     size_t used = np__pool_used(pool);
 
     np__count(&c->used_bytes, (long long)used - (long long)pool->flushed_used);
-    unsigned long long allocs = np__pool_allocs(pool);
-
-    np__count(&c->allocs, (long long)(allocs - pool->flushed_allocs));
     pool->flushed_used = used;
-    pool->flushed_allocs = allocs;
+    flush_allocs(pool, c);
+}
+
+/*
+ * The flush of a growing pool: np__pool_used walks the blocks from current,
+ * so doing it on every new block or large allocation would make a pool of n
+ * blocks cost O(n^2).  The used bytes are brought up to date when the block
+ * count reaches a power of two (global statistics lag by at most half the
+ * pool), and in full by np_pool_stats, np_reset and np_destroy.
+ */
+static void flush_growing(np_pool_t *pool, np_counters_t *c)
+{
+    if ((pool->nblocks & (pool->nblocks - 1)) == 0)
+        np__pool_flush(pool, c);
+    else
+        flush_allocs(pool, c);
 }
 
 /*
@@ -132,7 +153,7 @@ static __attribute__((noinline)) void *alloc_block(np_pool_t *pool, size_t size,
     np_counters_t *c = np__counters();
     np__count(&c->blocks, 1);
     np__count(&c->block_bytes, (long long)pool->block_size);
-    np__pool_flush(pool, c);
+    flush_growing(pool, c);
     return m;
 }
 
@@ -296,7 +317,7 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     np_counters_t *c = np__counters();
     np__count(&c->large_count, 1);
     np__count(&c->large_bytes, (long long)size);
-    np__pool_flush(pool, c);
+    flush_growing(pool, c);
     return p;
 }
 

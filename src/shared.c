@@ -63,7 +63,7 @@ static __thread struct {
     np_pool_t *pool;
     unsigned long long gen;
     np_region_t *region;
-} tls_regions[NP_REGION_SLOTS];
+} tls_regions[NP_REGION_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static size_t region_hdr(void)
 {
@@ -221,11 +221,30 @@ static void misuse(np_pool_t *pool, const char *what)
 }
 #endif
 
+/*
+ * A shared pool's critical sections are a few dozen instructions: a thread
+ * that finds the mutex taken tries again for a while before it sleeps in the
+ * kernel, where a wake-up costs far more than the section it waited for.
+ */
+#define NP_LOCK_SPINS 128
+
+static void lock_shared(np_pool_t *pool)
+{
+    for (int i = 0; i < NP_LOCK_SPINS; i++) {
+        if (pthread_mutex_trylock(&pool->mutex) == 0)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&pool->mutex);
+}
+
 void np__guard_enter(np_pool_t *pool)
 {
     (void)np__arena();
     if (pool->flags & NP_SHARED) {
-        pthread_mutex_lock(&pool->mutex);
+        lock_shared(pool);
         return;
     }
 #ifdef NP_DEBUG
