@@ -73,15 +73,18 @@ struct np_block_s {
 };
 
 /*
- * A run of a shared pool's block that one thread bumps without the pool's
- * mutex (shared.c); the record opens the run.  last and allocs have one
- * writer, the owner thread; np_pool_stats reads them under the mutex.
+ * A block of a shared pool that one thread at a time bumps without the
+ * pool's mutex (shared.c); the record opens the block.  last and allocs have
+ * one writer, the thread that claimed the block in the current generation;
+ * np_pool_stats and np_reset read and write them under the mutex.
  */
 struct np_region_s {
-    np_region_t *next, **prevp; /* the pool's live regions, under the mutex */
+    np_region_t *next;          /* every region block of the pool */
+    np_region_t *owner_next;    /* the next block the thread that made it made */
     _Atomic uintptr_t last;     /* first free byte */
-    uintptr_t end;
-    _Atomic unsigned long long allocs;
+    uintptr_t start, end;
+    _Atomic unsigned long long allocs;  /* since the last reset */
+    unsigned long long gen;     /* the generation that claimed it (mutex) */
 };
 
 /* A large allocation; the record itself is a small allocation of the pool. */
@@ -114,12 +117,15 @@ struct np_pool_s {
     unsigned long long flushed_allocs;
     np_backend_t backend;
     pthread_mutex_t mutex;      /* NP_SHARED */
-    /* NP_SHARED regions (shared.c): 0 when off, else new at every reset */
-    _Atomic unsigned long long region_gen;
-    size_t region_bytes;        /* a region, its record included */
+    /* NP_SHARED regions (shared.c).  Read on every allocation without the
+     * mutex: kept off the cache lines that locked calls write. */
+    unsigned char pad_before_regions[64];
+    _Atomic unsigned long long region_gen; /* 0: off; else unique, new at every reset */
+    unsigned long long region_id;   /* unique to this pool */
     size_t region_serve;        /* largest request served from a region */
-    np_region_t *regions;       /* live regions, under the mutex */
-    size_t region_unused;       /* free bytes of the regions folded since the reset */
+    unsigned char pad_after_regions[64];
+    np_region_t *regions;       /* every region block, under the mutex */
+    np_region_t *region_sweep;  /* the next one to look at for an unclaimed block */
     struct cds_list_head node;  /* shared-pool registry (NP_F_REGISTERED) */
     struct rcu_head rcu;        /* np_destroy_deferred */
 #ifdef NP_DEBUG
@@ -161,6 +167,7 @@ void   np__pool_flush(np_pool_t *pool, np_counters_t *c);
 size_t np__pool_used(const np_pool_t *pool);
 unsigned long long np__pool_allocs(const np_pool_t *pool);
 void   np__pool_release(np_pool_t *pool, bool to_cache); /* the body of np_destroy */
+void  *np__block_add_region(np_pool_t *pool);   /* a counted block off the chain */
 void   np__reset(np_pool_t *pool);
 void   np__pool_exit(np_pool_t *pool);              /* valgrind: alive at exit */
 np_pool_t *np__create(const np_config_t *config, unsigned extra_flags);
@@ -233,7 +240,8 @@ void np__shared_fini(np_pool_t *pool);
 void np__shared_after_fork_child(np_pool_t *pool);
 void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align);
 void np__regions_reset(np_pool_t *pool);
-size_t np__regions_unused(const np_pool_t *pool);
+void np__regions_release(np_pool_t *pool, bool to_cache);
+size_t np__regions_used(const np_pool_t *pool);
 unsigned long long np__regions_allocs(const np_pool_t *pool);
 void np__guard_enter(np_pool_t *pool);
 void np__guard_leave(np_pool_t *pool);

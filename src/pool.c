@@ -43,7 +43,7 @@ size_t np__pool_used(const np_pool_t *pool)
     for (const np_block_t *b = np__current(pool); b; b = b->next)
         used += (size_t)(b->last - block_start(pool, b));
     if (pool->flags & NP_SHARED)
-        used -= np__regions_unused(pool);   /* the regions' free bytes are not used */
+        used += np__regions_used(pool);
     return used;
 }
 
@@ -81,13 +81,14 @@ void np__pool_flush(np_pool_t *pool, np_counters_t *c)
  * so doing it on every new block or large allocation would make a pool of n
  * blocks cost O(n^2).  The used bytes are brought up to date when the block
  * count reaches a power of two (global statistics lag by at most half the
- * pool), and in full by np_pool_stats, np_reset and np_destroy.
+ * pool), and in full by np_pool_stats, np_reset and np_destroy; so is the
+ * allocation count of a shared pool.
  */
 static void flush_growing(np_pool_t *pool, np_counters_t *c)
 {
     if ((pool->nblocks & (pool->nblocks - 1)) == 0)
         np__pool_flush(pool, c);
-    else
+    else if (!(pool->flags & NP_SHARED))       /* a shared pool's count walks its regions */
         flush_allocs(pool, c);
 }
 
@@ -155,6 +156,25 @@ static __attribute__((noinline)) void *alloc_block(np_pool_t *pool, size_t size,
     np__count(&c->block_bytes, (long long)pool->block_size);
     flush_growing(pool, c);
     return m;
+}
+
+/*
+ * A block for one of a shared pool's thread regions (shared.c): counted with
+ * the pool's blocks, released with them, but kept off the chain, which only
+ * the mutex-held small path bumps.
+ */
+void *np__block_add_region(np_pool_t *pool)
+{
+    void *mem = np__block_get(pool);
+
+    if (mem == NULL)
+        return NULL;
+    pool->nblocks++;
+    np_counters_t *c = np__counters();
+    np__count(&c->blocks, 1);
+    np__count(&c->block_bytes, (long long)pool->block_size);
+    flush_growing(pool, c);
+    return mem;
 }
 
 /* valgrind's client request needs a stack frame: keep it off the fast path. */
@@ -474,7 +494,7 @@ void np__reset(np_pool_t *pool)
     np__mem_pool_trim(pool);
     rewind_blocks(pool);
     if (pool->flags & NP_SHARED)
-        np__regions_reset(pool);            /* every thread's region is gone */
+        np__regions_reset(pool);            /* every thread's region is rewound */
     pool->resets++;
 
     np_counters_t *c = np__counters();
@@ -513,8 +533,10 @@ void np__pool_release(np_pool_t *pool, bool to_cache)
     np__count(&c->block_bytes, -(long long)pool->nblocks * (long long)pool->block_size);
 
     np__mem_pool_gone(pool);
-    if (pool->flags & NP_SHARED)
+    if (pool->flags & NP_SHARED) {
+        np__regions_release(pool, to_cache);
         np__shared_fini(pool);
+    }
 
     np_block_t *next;
     for (np_block_t *b = pool->d.next; b; b = next) {

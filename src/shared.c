@@ -41,71 +41,105 @@ int np__shared_init(np_pool_t *pool)
 /* ---- thread regions -------------------------------------------------------
  *
  * Every call on a shared pool takes its mutex, and with several threads
- * allocating at once the mutex (and the pool's cache lines) would move from
+ * allocating at once the mutex and the pool's cache lines would move from
  * core to core on every request.  Small requests are served instead from a
- * region: a run of NP_REGION_BYTES that the calling thread carves from the
- * pool's blocks under the mutex and then bumps alone.  A thread's regions are
- * found through a small cache of (pool, generation, region) in TLS; the
- * generation is unique to the pool and to the time since its last reset, so
- * that a reset, a destroy, or a new pool at the same address leaves every
- * cached entry stale without touching other threads' TLS.
+ * region: a block of the pool that one thread claims under the mutex and
+ * then bumps alone.  A thread finds its region through a small TLS cache of
+ * (pool, generation, region); the generation is unique, and new at every
+ * np_reset, so a reset, a destroy, or a new pool at the same address leaves
+ * every cached entry stale without touching other threads' TLS.
  *
- * Off (generation 0) where every allocation must reach the library:
- * debug palloc, memcheck, ASan builds.  A region's unused tail is lost until
- * the pool is reset, as a block's is: at most region_serve bytes per carve.
+ * Region blocks stay with the pool across resets, as its other blocks do.
+ * After a reset a thread claims first the blocks it made itself, in the
+ * order it made them, so that it writes memory its own cache last held (a
+ * shared arena handed out in any order moves every line between cores);
+ * then blocks nobody claimed in this generation (those of exited threads);
+ * then a new block.  So the pool holds at most what its threads took in one
+ * generation, plus their partly used last blocks.
+ *
+ * Off (generation 0) where every allocation must reach the library: debug
+ * palloc, memcheck, ASan builds; and for blocks too small to be worth it.
  */
-#define NP_REGION_BYTES 4096
 #define NP_REGION_SLOTS 4
 
-static _Atomic unsigned long long region_gens;  /* the last generation given out */
+static _Atomic unsigned long long region_ids;   /* the last id or generation given out */
 
-static __thread struct {
+struct region_slot {
     np_pool_t *pool;
-    unsigned long long gen;
+    unsigned long long gen;     /* region belongs to this generation of pool */
     np_region_t *region;
-} tls_regions[NP_REGION_SLOTS] __attribute__((tls_model("initial-exec")));
+    unsigned long long pool_id; /* mine is valid for the pool with this id */
+    np_region_t *mine;          /* the blocks this thread made, linked by owner_next */
+    np_region_t **mine_tail;
+    np_region_t *reclaim;       /* the next of mine to try in generation reclaim_gen */
+    unsigned long long reclaim_gen;
+};
+
+static __thread struct region_slot tls_regions[NP_REGION_SLOTS]
+    __attribute__((tls_model("initial-exec")));
+
+static unsigned long long next_id(void)
+{
+    return atomic_fetch_add_explicit(&region_ids, 1, memory_order_relaxed) + 1;
+}
 
 static size_t region_hdr(void)
 {
     return np_align_up(sizeof(np_region_t), NP_ALIGNMENT);
 }
 
-/* Under the mutex, or with no other user (creation, np_reset). */
+/*
+ * Under the mutex, or with no other user (creation, np_reset): the region
+ * blocks' figures go to the pool, and the blocks are rewound, unclaimed.
+ */
 void np__regions_reset(np_pool_t *pool)
 {
     unsigned long long gen = 0;
 
-    if (pool->region_bytes == 0) {              /* first call: np_create */
-        size_t space = pool->block_size - np__pool_header_size();
-        size_t bytes = space / 4 < NP_REGION_BYTES ? space / 4 : NP_REGION_BYTES;
-
-        pool->region_bytes = bytes & ~(size_t)(NP_ALIGNMENT - 1);
-        pool->region_serve = (pool->region_bytes - region_hdr()) / 8;
+    if (pool->region_id == 0) {                 /* np_create */
+        pool->region_id = next_id();
+        pool->region_serve = (pool->block_size - region_hdr()) / 4;   /* waste <= 1/4 */
         if (pool->region_serve > pool->max)
             pool->region_serve = pool->max;
     }
+    for (np_region_t *r = pool->regions; r; r = r->next) {
+        pool->head.allocs += atomic_load_explicit(&r->allocs, memory_order_relaxed);
+        atomic_store_explicit(&r->allocs, 0, memory_order_relaxed);
+        atomic_store_explicit(&r->last, r->start, memory_order_relaxed);
+        r->gen = 0;
+    }
+    pool->region_sweep = pool->regions;
 #ifndef NP_ASAN
     if (!(pool->flags & (NP_F_DEBUG_PALLOC | NP_F_VALGRIND)) && NP_REDZONE_OF(pool) == 0 &&
         pool->region_serve >= 64)
-        gen = atomic_fetch_add_explicit(&region_gens, 1, memory_order_relaxed) + 1;
+        gen = next_id();
 #endif
-    pool->head.allocs += np__regions_allocs(pool);  /* np_reset: the count goes on */
-    pool->regions = NULL;
-    pool->region_unused = 0;
     atomic_store_explicit(&pool->region_gen, gen, memory_order_relaxed);
 }
 
-/* Bytes of the regions that no allocation took; under the mutex. */
-size_t np__regions_unused(const np_pool_t *pool)
+/* np_destroy: the region blocks go back with the others. */
+void np__regions_release(np_pool_t *pool, bool to_cache)
 {
-    size_t unused = pool->region_unused;
+    np_region_t *next;
 
-    for (const np_region_t *r = pool->regions; r; r = r->next)
-        unused += r->end - atomic_load_explicit(&r->last, memory_order_relaxed);
-    return unused;
+    for (np_region_t *r = pool->regions; r; r = next) {
+        next = r->next;
+        np__block_put(pool, r, to_cache);
+    }
+    pool->regions = NULL;
 }
 
-/* Allocations served by the live regions, not yet in head.allocs; under the mutex. */
+/* Bytes handed out from the region blocks; under the mutex. */
+size_t np__regions_used(const np_pool_t *pool)
+{
+    size_t used = 0;
+
+    for (const np_region_t *r = pool->regions; r; r = r->next)
+        used += atomic_load_explicit(&r->last, memory_order_relaxed) - r->start;
+    return used;
+}
+
+/* Allocations served by the region blocks since the reset; under the mutex. */
 unsigned long long np__regions_allocs(const np_pool_t *pool)
 {
     unsigned long long n = 0;
@@ -115,7 +149,7 @@ unsigned long long np__regions_allocs(const np_pool_t *pool)
     return n;
 }
 
-/* Owner thread only. */
+/* The claiming thread only. */
 static void *region_bump(np_region_t *r, size_t need, size_t align)
 {
     uintptr_t last = atomic_load_explicit(&r->last, memory_order_relaxed);
@@ -129,40 +163,59 @@ static void *region_bump(np_region_t *r, size_t need, size_t align)
     return (void *)m;
 }
 
-/* Under the mutex: the region's figures go to the pool, and it leaves the list. */
-static void region_fold(np_pool_t *pool, np_region_t *r)
+/* Under the mutex: a new region block, made by the thread of slot t. */
+static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
 {
-    pool->head.allocs += atomic_load_explicit(&r->allocs, memory_order_relaxed);
-    pool->region_unused += r->end - atomic_load_explicit(&r->last, memory_order_relaxed);
-    *r->prevp = r->next;
-    if (r->next)
-        r->next->prevp = r->prevp;
+    unsigned char *mem = np__block_add_region(pool);
+
+    if (mem == NULL)
+        return NULL;
+    np_region_t *r = (np_region_t *)(void *)mem;
+    r->start = (uintptr_t)mem + region_hdr();
+    r->end = ((uintptr_t)mem + pool->block_size) & ~(uintptr_t)(NP_ALIGNMENT - 1);
+    atomic_init(&r->last, r->start);
+    atomic_init(&r->allocs, 0);
+    r->gen = 0;
+    r->owner_next = NULL;
+    r->next = pool->regions;
+    pool->regions = r;
+    *t->mine_tail = r;
+    t->mine_tail = &r->owner_next;
+    return r;
 }
 
-/* Under the mutex: a new region for this thread, replacing its old one in slot. */
-static np_region_t *region_carve(np_pool_t *pool, unsigned slot, unsigned long long gen)
+/* Under the mutex: claim a region block for the calling thread (slot t). */
+static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigned long long gen)
 {
-    np_region_t *r;
+    np_region_t *r = NULL;
 
     if (atomic_load_explicit(&pool->region_gen, memory_order_relaxed) != gen)
         return NULL;                            /* reset by a cleanup handler meanwhile */
-    if (tls_regions[slot].pool == pool && tls_regions[slot].gen == gen)
-        region_fold(pool, tls_regions[slot].region);
-    tls_regions[slot].pool = NULL;
-    r = np__alloc_record(pool, pool->region_bytes);
-    if (r == NULL)
+    if (t->pool != pool || t->pool_id != pool->region_id) {
+        *t = (struct region_slot){ .pool = pool, .pool_id = pool->region_id };
+        t->mine_tail = &t->mine;
+    }
+    if (t->reclaim_gen != gen) {
+        t->reclaim = t->mine;
+        t->reclaim_gen = gen;
+    }
+    while (r == NULL && t->reclaim) {           /* the blocks this thread made */
+        np_region_t *c = t->reclaim;
+        t->reclaim = c->owner_next;
+        if (c->gen != gen)
+            r = c;
+    }
+    while (r == NULL && pool->region_sweep) {   /* blocks nobody claimed */
+        np_region_t *c = pool->region_sweep;
+        pool->region_sweep = c->next;
+        if (c->gen != gen)
+            r = c;
+    }
+    if (r == NULL && (r = region_new(pool, t)) == NULL)
         return NULL;
-    atomic_init(&r->last, (uintptr_t)r + region_hdr());
-    atomic_init(&r->allocs, 0);
-    r->end = (uintptr_t)r + pool->region_bytes;
-    r->next = pool->regions;
-    r->prevp = &pool->regions;
-    if (r->next)
-        r->next->prevp = &r->next;
-    pool->regions = r;
-    tls_regions[slot].pool = pool;
-    tls_regions[slot].gen = gen;
-    tls_regions[slot].region = r;
+    r->gen = gen;
+    t->gen = gen;
+    t->region = r;
     return r;
 }
 
@@ -176,14 +229,13 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
     void *p;
 
     if (gen != 0 && size <= pool->region_serve) {
-        unsigned slot = (unsigned)((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SLOTS;
+        struct region_slot *t = &tls_regions[((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SLOTS];
         size_t need = np_align_up(size, align);
 
-        if (tls_regions[slot].pool == pool && tls_regions[slot].gen == gen &&
-            (p = region_bump(tls_regions[slot].region, need, align)) != NULL)
+        if (t->pool == pool && t->gen == gen && (p = region_bump(t->region, need, align)) != NULL)
             return p;
         np__guard_enter(pool);
-        np_region_t *r = region_carve(pool, slot, gen);
+        np_region_t *r = region_claim(pool, t, gen);
         p = r ? region_bump(r, need, align) : NULL;
         np__guard_leave(pool);
         if (p)
