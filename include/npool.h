@@ -19,9 +19,8 @@
  *
  * | call                             | non-shared pool    | shared pool      | thread pool       |
  * |----------------------------------|--------------------|------------------|-------------------|
- * | alloc family, np_free, cleanups, | one thread at a    | any thread, each | owner thread only |
- * | reset, np_pool_stats             | time               | call under the   |                   |
- * |                                  |                    | pool's mutex     |                   |
+ * | alloc family, np_free, cleanups, | one thread at a    | any thread (see  | owner thread only |
+ * | reset, np_pool_stats             | time               | below)           |                   |
  * | np_destroy                       | one thread, no     | no other user    | never (thread     |
  * |                                  | other user         |                  | exit does it)     |
  * | np_destroy_deferred              | any thread, after  | same             | never             |
@@ -36,9 +35,17 @@
  * Calls that take no pool (np_thread_*, np_rcu_*, np_global_*, options) may
  * be made from any thread at any time.
  *
- * Memory ordering: a shared pool's mutex orders its calls; memory returned by
- * one thread's np_alloc on a shared pool may be handed to another thread only
- * through the application's own synchronisation (or rcu_assign_pointer).
+ * Shared pools: every call takes the pool's (recursive) mutex, except small
+ * np_alloc and np_nalloc requests (up to a quarter of a block): each thread
+ * serves those from a region of the pool, a block it claims under the mutex
+ * and then bumps alone.  After np_reset a thread claims first the blocks it
+ * had, then those of threads that have exited, then new ones.  np_reset and
+ * np_destroy still need every other thread out of the pool, as the table
+ * says: the application synchronises that (a barrier, a reference count).
+ *
+ * Memory ordering: memory returned by one thread's np_alloc on a shared pool
+ * may be handed to another thread only through the application's own
+ * synchronisation (or rcu_assign_pointer).
  */
 #ifndef NPOOL_H
 #define NPOOL_H
@@ -104,7 +111,8 @@ typedef struct np_backend_s {
     void  *ctx;
 } np_backend_t;
 
-/* Pool flag: every call takes the pool's (recursive) mutex; any thread may use it. */
+/* Pool flag: any thread may use the pool; calls take its (recursive) mutex,
+ * small allocations come from per-thread regions (see the contract above). */
 #define NP_SHARED 0x1
 
 typedef struct np_config_s {
