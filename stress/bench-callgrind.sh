@@ -3,8 +3,10 @@
 # loop under callgrind, stable where wall-clock timings are not (make
 # bench-callgrind).  Run from the build's stress/ directory.  Reports, per
 # workload and implementation, the instructions of the whole request (loop,
-# first/last byte writes, release) per allocation, and for npool those of
-# np_alloc alone (inclusive, so large allocations' malloc is in).
+# first/last byte writes, release) per allocation, their excess over the
+# bump limit's, and for npool the calls that left np_alloc's inline path for
+# the library (per request) with their instructions (inclusive, so the block
+# scan and large allocations are in).
 set -eu
 requests=${REQUESTS:-1000}
 libtool=${LIBTOOL:-../libtool}
