@@ -89,6 +89,13 @@ typedef struct np_pool_s np_pool_t;          /* opaque */
 /* Default block size of a pool. */
 #define NP_DEFAULT_POOL_SIZE (16 * 1024)
 
+/*
+ * Block size of the per-thread pools (np_thread_pool): one pool per thread,
+ * kept for the thread's life and reset per request, so larger blocks cost
+ * little memory and save block changes within a request.
+ */
+#define NP_THREAD_POOL_SIZE (64 * 1024)
+
 /* Smallest block size np_create accepts; smaller sizes fail with EINVAL. */
 #define NP_MIN_POOL_SIZE 1024
 
@@ -313,7 +320,8 @@ NP_API void np_delete_file(void *data);
  * ======================================================================== */
 
 /*
- * This thread's pool: created on first use (default configuration), stable
+ * This thread's pool: created on first use (NP_THREAD_POOL_SIZE blocks,
+ * otherwise the default configuration), stable
  * for the thread's life, destroyed (cleanups run) when the thread exits,
  * threads npool did not create included.  Only this thread may use it.
  * Returns NULL with ENOMEM if it cannot be created.

@@ -216,7 +216,8 @@ np_pool_t *np_thread_pool(void)
         errno = ENOMEM;                 /* no arena: nowhere to keep the pool */
         return NULL;
     }
-    a->pool = np__create(NULL, NP_F_THREAD_POOL);
+    static const np_config_t thread_config = { .block_size = NP_THREAD_POOL_SIZE };
+    a->pool = np__create(&thread_config, NP_F_THREAD_POOL);
     return a->pool;
 }
 
