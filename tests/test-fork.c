@@ -24,16 +24,24 @@ static atomic_int stop_workers;
 static atomic_long worker_rounds;
 static np_pool_t *shared_at_fork;
 
+/*
+ * call_rcu has no back-pressure: three threads retiring pools as fast as they
+ * can outrun its one worker, and a child would inherit (and its barrier wait
+ * for) an unbounded backlog.  Every 64 rounds a worker waits for the queue to
+ * drain, so that up to a few hundred destroys are pending at any fork.
+ */
 static void *busy_worker(void *arg)
 {
     (void)arg;
-    while (!atomic_load(&stop_workers)) {
+    for (long round = 1; !atomic_load(&stop_workers); round++) {
         np_pool_t *p = np_create(2048);
         for (int i = 0; i < 30; i++)
             np_alloc(p, 100);
         np_alloc(shared_at_fork, 64);
         np_destroy_deferred(p);             /* keeps call_rcu busy */
         atomic_fetch_add(&worker_rounds, 1);
+        if (round % 64 == 0)
+            np_rcu_barrier();
     }
     return NULL;
 }
