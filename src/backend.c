@@ -70,23 +70,35 @@ void *np__backend_memalign(const np_pool_t *pool, size_t align, size_t size, voi
     return *base ? np_align_ptr(*base, align) : NULL;
 }
 
-void *np__block_get(const np_pool_t *pool)
+/* A block of size bytes for a pool with these flags and backend. */
+void *np__block_get_for(size_t size, unsigned flags, const np_backend_t *be)
 {
     void *block = NULL;
 
-    if (pool->flags & NP_F_DEFAULT_BACK)
-        block = np__cache_take(pool->block_size);
-    if (block == NULL)
-        block = np__backend_alloc(pool, pool->block_size);
+    if (flags & NP_F_DEFAULT_BACK)
+        block = np__cache_take(size);
+    if (block == NULL && np__size_ok(size))
+        block = be->alloc(size, be->ctx);
     return block;
+}
+
+void np__block_put_for(void *block, size_t size, unsigned flags, const np_backend_t *be,
+                       bool to_cache)
+{
+    if (to_cache && (flags & NP_F_DEFAULT_BACK) && np__cache_put(block, size))
+        return;
+    np__mem_reuse(block, size);
+    be->free(block, be->ctx);
+}
+
+void *np__block_get(const np_pool_t *pool)
+{
+    return np__block_get_for(pool->block_size, pool->flags, &pool->backend);
 }
 
 void np__block_put(const np_pool_t *pool, void *block, bool to_cache)
 {
-    if (to_cache && (pool->flags & NP_F_DEFAULT_BACK) && np__cache_put(block, pool->block_size))
-        return;
-    np__mem_reuse(block, pool->block_size);
-    np__backend_free(pool, block);
+    np__block_put_for(block, pool->block_size, pool->flags, &pool->backend, to_cache);
 }
 
 /* A large buffer of class cls: from the thread cache, else the backend. */

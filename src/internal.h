@@ -182,6 +182,9 @@ void *np__backend_alloc(const np_pool_t *pool, size_t size);
 void  np__backend_free(const np_pool_t *pool, void *ptr);
 void *np__backend_memalign(const np_pool_t *pool, size_t align, size_t size, void **base);
 void *np__block_get(const np_pool_t *pool);     /* a block of pool->block_size */
+void *np__block_get_for(size_t size, unsigned flags, const np_backend_t *be);
+void  np__block_put_for(void *block, size_t size, unsigned flags, const np_backend_t *be,
+                        bool to_cache);
 void  np__block_put(const np_pool_t *pool, void *block, bool to_cache);
 void *np__large_get(const np_pool_t *pool, unsigned cls);   /* NP_LARGE_CLASS_BYTES(cls) */
 void  np__large_put(const np_pool_t *pool, void *buf, unsigned cls, bool to_cache);

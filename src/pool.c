@@ -379,9 +379,14 @@ void *np__alloc(np_pool_t *pool, size_t size, size_t align)
 
 static size_t default_max(size_t space)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t limit = page > 0 ? (size_t)page - 1 : 4095;
+    static _Atomic size_t page_limit;           /* sysconf once; every thread finds the same */
+    size_t limit = atomic_load_explicit(&page_limit, memory_order_relaxed);
 
+    if (limit == 0) {
+        long page = sysconf(_SC_PAGESIZE);
+        limit = page > 0 ? (size_t)page - 1 : 4095;
+        atomic_store_explicit(&page_limit, limit, memory_order_relaxed);
+    }
     return space < limit ? space : limit;
 }
 
@@ -424,20 +429,20 @@ np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)
         return NULL;
     }
 
-    /* A pool on the stack describes the backend to np__block_get. */
-    np_pool_t proto = {
-        .block_size = size,
-        .flags = config->flags | extra_flags | (be ? 0 : NP_F_DEFAULT_BACK),
-        .backend = be ? *be : np__libc_backend,
-    };
-    unsigned char *mem = np__block_get(&proto);
+    unsigned flags = config->flags | extra_flags | (be ? 0 : NP_F_DEFAULT_BACK);
+    if (be == NULL)
+        be = &np__libc_backend;
+    unsigned char *mem = np__block_get_for(size, flags, be);
     if (mem == NULL) {
         errno = ENOMEM;
         return NULL;
     }
 
     np_pool_t *pool = (np_pool_t *)mem;
-    *pool = proto;
+    memset(pool, 0, sizeof(*pool));
+    pool->block_size = size;
+    pool->flags = flags;
+    pool->backend = *be;
     pool->d.last = block_start(pool, &pool->d);
     pool->d.end = block_end(mem, size);
     np__set_current(pool, &pool->d);
@@ -543,9 +548,11 @@ void np__pool_release(np_pool_t *pool, bool to_cache)
         next = b->next;
         np__block_put(pool, b, to_cache);
     }
-    /* the pool header lives in the first block: release it last, from a copy */
-    np_pool_t desc = *pool;
-    np__block_put(&desc, pool, to_cache);
+    /* the pool header lives in the first block: release it last, from copies */
+    size_t size = pool->block_size;
+    unsigned flags = pool->flags;
+    np_backend_t be = pool->backend;
+    np__block_put_for(pool, size, flags, &be, to_cache);
 }
 
 /* ---- public API ---------------------------------------------------------- */
