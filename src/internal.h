@@ -85,6 +85,7 @@ struct np_region_s {
     uintptr_t start, end;
     _Atomic unsigned long long allocs;  /* since the last reset */
     unsigned long long gen;     /* the generation that claimed it (mutex) */
+    const void *owner;          /* the thread that claimed it (its TLS cache) */
 };
 
 /* A large allocation; the record itself is a small allocation of the pool. */

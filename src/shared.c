@@ -176,6 +176,7 @@ static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
     atomic_init(&r->last, r->start);
     atomic_init(&r->allocs, 0);
     r->gen = 0;
+    r->owner = NULL;
     r->owner_next = NULL;
     r->next = pool->regions;
     pool->regions = r;
@@ -184,8 +185,25 @@ static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
     return r;
 }
 
+/*
+ * Under the mutex: a block this thread claimed in this generation with room
+ * left, found when its cache entry for the pool was lost to another pool
+ * (the cache holds NP_REGION_SLOTS pools), so that a thread moving between
+ * many shared pools fills its blocks instead of claiming one per call.
+ */
+static np_region_t *region_find_own(np_pool_t *pool, unsigned long long gen, size_t room)
+{
+    for (np_region_t *r = pool->regions; r; r = r->next) {
+        if (r->gen == gen && r->owner == tls_regions &&
+            r->end - atomic_load_explicit(&r->last, memory_order_relaxed) >= room)
+            return r;
+    }
+    return NULL;
+}
+
 /* Under the mutex: claim a region block for the calling thread (slot t). */
-static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigned long long gen)
+static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigned long long gen,
+                                 size_t need)
 {
     np_region_t *r = NULL;
 
@@ -194,6 +212,11 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
     if (t->pool != pool || t->pool_id != pool->region_id) {
         *t = (struct region_slot){ .pool = pool, .pool_id = pool->region_id };
         t->mine_tail = &t->mine;
+        if ((r = region_find_own(pool, gen, need + NP_ALIGNMENT)) != NULL) {
+            t->gen = gen;
+            t->region = r;
+            return r;
+        }
     }
     if (t->reclaim_gen != gen) {
         t->reclaim = t->mine;
@@ -214,6 +237,7 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
     if (r == NULL && (r = region_new(pool, t)) == NULL)
         return NULL;
     r->gen = gen;
+    r->owner = tls_regions;
     t->gen = gen;
     t->region = r;
     return r;
@@ -235,7 +259,7 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
         if (t->pool == pool && t->gen == gen && (p = region_bump(t->region, need, align)) != NULL)
             return p;
         np__guard_enter(pool);
-        np_region_t *r = region_claim(pool, t, gen);
+        np_region_t *r = region_claim(pool, t, gen, need);
         p = r ? region_bump(r, need, align) : NULL;
         np__guard_leave(pool);
         if (p)

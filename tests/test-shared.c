@@ -303,6 +303,34 @@ START_TEST(test_shared_regions_of_exited_threads_are_reused)
 }
 END_TEST
 
+/*
+ * One thread alternating between more shared pools than its region cache
+ * holds: each pool still fills its region blocks before taking new ones.
+ */
+START_TEST(test_shared_pools_alternating_in_one_thread_stay_compact)
+{
+    enum { POOLS = 9, ROUNDS = 3000 };
+    np_pool_t *pools[POOLS];
+    np_stats_t s;
+
+    for (int i = 0; i < POOLS; i++) {
+        pools[i] = create_shared_normal();
+        ck_assert_ptr_nonnull(pools[i]);
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < POOLS; i++)
+            ck_assert_ptr_nonnull(np_alloc(pools[i], 48));
+    }
+    for (int i = 0; i < POOLS; i++) {
+        ck_assert_int_eq(np_pool_stats(pools[i], &s), 0);
+        ck_assert_uint_eq(s.allocs, ROUNDS);
+        /* 3000 x 48 B = 141 KiB: 9 blocks of 16 KiB when filled, plus the first */
+        ck_assert_uint_le(s.blocks, 12);
+        np_destroy(pools[i]);
+    }
+}
+END_TEST
+
 Suite *suite_shared(void)
 {
     Suite *s = suite_create("shared");
@@ -314,6 +342,7 @@ Suite *suite_shared(void)
     tcase_add_test(tc, test_shared_regions_keep_statistics_exact);
     tcase_add_test(tc, test_shared_reset_drops_every_region);
     tcase_add_test(tc, test_shared_regions_of_exited_threads_are_reused);
+    tcase_add_test(tc, test_shared_pools_alternating_in_one_thread_stay_compact);
     suite_add_tcase(s, tc);
     return s;
 }
