@@ -57,6 +57,11 @@ int np__shared_init(np_pool_t *pool)
  * then a new block.  So the pool holds at most what its threads took in one
  * generation, plus their partly used last blocks.
  *
+ * A thread's first requests in a pool, up to region_serve bytes, are served
+ * under the mutex: a thread that allocates little (a short-lived one, say)
+ * never holds a block, so what regions cost in memory stays within a few
+ * times what each thread allocated.
+ *
  * Off (generation 0) where every allocation must reach the library: debug
  * palloc, memcheck, ASan builds; and for blocks too small to be worth it.
  */
@@ -73,6 +78,8 @@ struct region_slot {
     np_region_t **mine_tail;
     np_region_t *reclaim;       /* the next of mine to try in generation reclaim_gen */
     unsigned long long reclaim_gen;
+    size_t warm;                /* bytes taken under the mutex before a first region */
+    bool settled;               /* has claimed a region in this pool */
 };
 
 static __thread struct region_slot tls_regions[NP_REGION_SLOTS]
@@ -215,8 +222,13 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
         if ((r = region_find_own(pool, gen, need + NP_ALIGNMENT)) != NULL) {
             t->gen = gen;
             t->region = r;
+            t->settled = true;
             return r;
         }
+    }
+    if (!t->settled && t->warm < pool->region_serve) {
+        t->warm += need;                        /* a newcomer: the mutex, for now */
+        return NULL;
     }
     if (t->reclaim_gen != gen) {
         t->reclaim = t->mine;
@@ -240,6 +252,7 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
     r->owner = tls_regions;
     t->gen = gen;
     t->region = r;
+    t->settled = true;
     return r;
 }
 
@@ -256,14 +269,16 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
         struct region_slot *t = &tls_regions[((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SLOTS];
         size_t need = np_align_up(size, align);
 
-        if (t->pool == pool && t->gen == gen && (p = region_bump(t->region, need, align)) != NULL)
+        if (t->pool == pool && t->gen == gen && t->region &&
+            (p = region_bump(t->region, need, align)) != NULL)
             return p;
         np__guard_enter(pool);
         np_region_t *r = region_claim(pool, t, gen, need);
         p = r ? region_bump(r, need, align) : NULL;
+        if (p == NULL)                          /* not yet, no memory, or reset meanwhile */
+            p = np__alloc(pool, size, align);
         np__guard_leave(pool);
-        if (p)
-            return p;
+        return p;
     }
     np__guard_enter(pool);
     p = np__alloc(pool, size, align);

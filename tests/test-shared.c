@@ -331,6 +331,43 @@ START_TEST(test_shared_pools_alternating_in_one_thread_stay_compact)
 }
 END_TEST
 
+/*
+ * Threads that allocate a little from a long-lived shared pool (no reset)
+ * get it under the mutex: none takes a block of its own.  They are alive
+ * together, so none can find another's block by its cache address.
+ */
+#define LITTLE_THREADS 20
+static pthread_barrier_t little_done;
+
+static void *take_a_little(void *arg)
+{
+    for (int i = 0; i < 10; i++)
+        ck_assert_ptr_nonnull(np_alloc(arg, 100));
+    pthread_barrier_wait(&little_done);
+    return NULL;
+}
+
+START_TEST(test_shared_pool_threads_that_allocate_little_take_no_region)
+{
+    np_pool_t *pool = create_shared_normal();
+    pthread_t t[LITTLE_THREADS];
+    np_stats_t s;
+
+    ck_assert_ptr_nonnull(pool);
+    pthread_barrier_init(&little_done, NULL, LITTLE_THREADS);
+    for (int i = 0; i < LITTLE_THREADS; i++)
+        pthread_create(&t[i], NULL, take_a_little, pool);
+    for (int i = 0; i < LITTLE_THREADS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&little_done);
+    ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    ck_assert_uint_eq(s.allocs, LITTLE_THREADS * 10);
+    ck_assert_uint_eq(s.used_bytes, LITTLE_THREADS * 10 * ((100 + test_redzone() + 15) & ~(size_t)15));
+    ck_assert_uint_le(s.blocks, 3);                 /* 22 KiB in 16 KiB blocks, not one each */
+    np_destroy(pool);
+}
+END_TEST
+
 Suite *suite_shared(void)
 {
     Suite *s = suite_create("shared");
@@ -343,6 +380,7 @@ Suite *suite_shared(void)
     tcase_add_test(tc, test_shared_reset_drops_every_region);
     tcase_add_test(tc, test_shared_regions_of_exited_threads_are_reused);
     tcase_add_test(tc, test_shared_pools_alternating_in_one_thread_stay_compact);
+    tcase_add_test(tc, test_shared_pool_threads_that_allocate_little_take_no_region);
     suite_add_tcase(s, tc);
     return s;
 }
