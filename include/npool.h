@@ -38,8 +38,10 @@
  * Shared pools: every call takes the pool's (recursive) mutex, except small
  * np_alloc and np_nalloc requests (up to a quarter of a block): each thread
  * serves those from a region of the pool, a block it claims under the mutex
- * and then bumps alone.  After np_reset a thread claims first the blocks it
- * had, then those of threads that have exited, then new ones.  np_reset and
+ * and then bumps alone (after its first quarter block of requests, which
+ * take the mutex, so that a thread that allocates little holds no block).
+ * After np_reset a thread claims first the blocks it had, then those of
+ * threads that have exited, then new ones.  np_reset and
  * np_destroy still need every other thread out of the pool, as the table
  * says: the application synchronises that (a barrier, a reference count).
  *
