@@ -65,7 +65,8 @@ int np__shared_init(np_pool_t *pool)
  * Off (generation 0) where every allocation must reach the library: debug
  * palloc, memcheck, ASan builds; and for blocks too small to be worth it.
  */
-#define NP_REGION_SLOTS 4
+#define NP_REGION_SETS 4         /* the TLS cache: 4 sets of 2 entries */
+#define NP_REGION_WAYS 2
 
 static _Atomic unsigned long long region_ids;   /* the last id or generation given out */
 
@@ -82,7 +83,10 @@ struct region_slot {
     bool settled;               /* has claimed a region in this pool */
 };
 
-static __thread struct region_slot tls_regions[NP_REGION_SLOTS]
+static __thread struct region_slot tls_regions[NP_REGION_SETS][NP_REGION_WAYS]
+    __attribute__((tls_model("initial-exec")));
+/* Per set, the entry to replace next: the one claimed from less recently. */
+static __thread unsigned char tls_region_victim[NP_REGION_SETS]
     __attribute__((tls_model("initial-exec")));
 
 static unsigned long long next_id(void)
@@ -195,7 +199,7 @@ static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
 /*
  * Under the mutex: a block this thread claimed in this generation with room
  * left, found when its cache entry for the pool was lost to another pool
- * (the cache holds NP_REGION_SLOTS pools), so that a thread moving between
+ * (the cache holds 8 pools, 2 per set), so that a thread moving between
  * many shared pools fills its blocks instead of claiming one per call.
  */
 static np_region_t *region_find_own(np_pool_t *pool, unsigned long long gen, size_t room)
@@ -266,12 +270,18 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
     void *p;
 
     if (gen != 0 && size <= pool->region_serve) {
-        struct region_slot *t = &tls_regions[((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SLOTS];
+        unsigned set = (unsigned)((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SETS;
+        struct region_slot *t = &tls_regions[set][0];
         size_t need = np_align_up(size, align);
 
+        if (t->pool != pool)
+            t = &tls_regions[set][1];
         if (t->pool == pool && t->gen == gen && t->region &&
             (p = region_bump(t->region, need, align)) != NULL)
             return p;
+        if (t->pool != pool)                    /* in neither entry: replace one */
+            t = &tls_regions[set][tls_region_victim[set]];
+        tls_region_victim[set] = t == &tls_regions[set][0] ? 1 : 0;
         np__guard_enter(pool);
         np_region_t *r = region_claim(pool, t, gen, need);
         p = r ? region_bump(r, need, align) : NULL;

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,6 +369,61 @@ START_TEST(test_shared_pool_threads_that_allocate_little_take_no_region)
 }
 END_TEST
 
+/* Region blocks np_pool_dump lists as claimed. */
+static int claimed_regions(np_pool_t *pool)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    int n = 0;
+
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(np_pool_dump(pool, out), 0);
+    fclose(out);
+    for (const char *p = text; (p = strstr(p, "claimed by a thread")) != NULL; p++)
+        n++;
+    free(text);
+    return n;
+}
+
+/*
+ * Two shared pools that fall in the same set of a thread's region cache
+ * (src/shared.c: address / NP_MIN_POOL_SIZE % 4) both keep their regions
+ * while the thread alternates between them.
+ */
+START_TEST(test_shared_pools_in_one_cache_set_both_keep_regions)
+{
+    np_pool_t *pools[16], *a = NULL, *b = NULL;
+    int made = 0;
+
+    for (; made < 16 && b == NULL; made++) {
+        pools[made] = create_shared_normal();
+        ck_assert_ptr_nonnull(pools[made]);
+        for (int j = 0; j < made && b == NULL; j++) {
+            if ((uintptr_t)pools[j] / NP_MIN_POOL_SIZE % 4 ==
+                (uintptr_t)pools[made] / NP_MIN_POOL_SIZE % 4) {
+                a = pools[j];
+                b = pools[made];
+            }
+        }
+    }
+    ck_assert_ptr_nonnull(b);                       /* 5 pools in 4 sets: two share one */
+    for (int i = 0; i < 2000; i++) {
+        ck_assert_ptr_nonnull(np_alloc(a, 48));
+        ck_assert_ptr_nonnull(np_alloc(b, 48));
+    }
+    if (test_inline_path()) {                       /* regions are off under ASan and memcheck */
+        /* 2000 x 48 B = 94 KiB: six 16 KiB region blocks each, none if they thrashed */
+        ck_assert_int_ge(claimed_regions(a), 5);
+        ck_assert_int_le(claimed_regions(a), 7);
+        ck_assert_int_ge(claimed_regions(b), 5);
+        ck_assert_int_le(claimed_regions(b), 7);
+    }
+    for (int i = 0; i < made; i++)
+        np_destroy(pools[i]);
+}
+END_TEST
+
 Suite *suite_shared(void)
 {
     Suite *s = suite_create("shared");
@@ -381,6 +437,7 @@ Suite *suite_shared(void)
     tcase_add_test(tc, test_shared_regions_of_exited_threads_are_reused);
     tcase_add_test(tc, test_shared_pools_alternating_in_one_thread_stay_compact);
     tcase_add_test(tc, test_shared_pool_threads_that_allocate_little_take_no_region);
+    tcase_add_test(tc, test_shared_pools_in_one_cache_set_both_keep_regions);
     suite_add_tcase(s, tc);
     return s;
 }
