@@ -9,15 +9,15 @@
 
 static void fill_pool_stats(np_pool_t *pool, np_stats_t *out)
 {
-    np__pool_flush(pool, np__counters());
+    np__pool_flush(pool, np__counters());       /* computes used and allocs once */
     *out = (np_stats_t){
         .pools = 1,
         .blocks = pool->nblocks,
         .block_bytes = (size_t)pool->nblocks * pool->block_size,
-        .used_bytes = np__pool_used(pool),
+        .used_bytes = pool->flushed_used,
         .large_count = pool->large_count,
         .large_bytes = pool->large_bytes,
-        .allocs = np__pool_allocs(pool),
+        .allocs = pool->flushed_allocs,
         .resets = pool->resets,
         .shared_pools = (pool->flags & NP_SHARED) ? 1 : 0,
     };
