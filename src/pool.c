@@ -625,18 +625,21 @@ static inline void *alloc_slow(np_pool_t *pool, size_t size, size_t align)
  * requests go straight to the block scan (the current block was full, or
  * `last` was left unaligned by np_nalloc).
  */
-static __attribute__((noinline)) void *alloc_slow_aligned(np_pool_t *pool, size_t size)
+static inline void *alloc_miss(np_pool_t *pool, size_t size, size_t align)
 {
     if (np_likely(pool != NULL && size - 1 < pool->head.inline_max))
-        return alloc_small(pool, size, NP_ALIGNMENT);
-    return alloc_slow(pool, size, NP_ALIGNMENT);
+        return alloc_small(pool, size, align);
+    return alloc_slow(pool, size, align);
+}
+
+static __attribute__((noinline)) void *alloc_slow_aligned(np_pool_t *pool, size_t size)
+{
+    return alloc_miss(pool, size, NP_ALIGNMENT);
 }
 
 static __attribute__((noinline)) void *alloc_slow_packed(np_pool_t *pool, size_t size)
 {
-    if (np_likely(pool != NULL && size - 1 < pool->head.inline_max))
-        return alloc_small(pool, size, 1);
-    return alloc_slow(pool, size, 1);
+    return alloc_miss(pool, size, 1);
 }
 
 void *np_alloc(np_pool_t *pool, size_t size)
