@@ -123,7 +123,7 @@ struct np_pool_s {
     unsigned char pad_before_regions[64];
     _Atomic unsigned long long region_gen; /* 0: off; else unique, new at every reset */
     unsigned long long region_id;   /* unique to this pool */
-    size_t region_serve;        /* largest request served from a region */
+    size_t region_serve;        /* largest request served from a region; 0: off */
     unsigned char pad_after_regions[64];
     np_region_t *regions;       /* every region block, under the mutex */
     np_region_t *region_sweep;  /* the next one to look at for an unclaimed block */

@@ -27,12 +27,14 @@ static int mutex_init(np_pool_t *pool)
     return -rc;
 }
 
+static void regions_init(np_pool_t *pool);
+
 int np__shared_init(np_pool_t *pool)
 {
     int rc = mutex_init(pool);
 
     if (rc == 0) {
-        np__regions_reset(pool);
+        regions_init(pool);
         np__registry_add_pool(pool);
     }
     return rc;
@@ -100,19 +102,12 @@ static size_t region_hdr(void)
 }
 
 /*
- * Under the mutex, or with no other user (creation, np_reset): the region
- * blocks' figures go to the pool, and the blocks are rewound, unclaimed.
+ * Under the mutex, or with no other user (np_reset): the region blocks'
+ * figures go to the pool, the blocks are rewound, unclaimed, and a new
+ * generation begins (none where regions are off).
  */
 void np__regions_reset(np_pool_t *pool)
 {
-    unsigned long long gen = 0;
-
-    if (pool->region_id == 0) {                 /* np_create */
-        pool->region_id = next_id();
-        pool->region_serve = (pool->block_size - region_hdr()) / 4;   /* waste <= 1/4 */
-        if (pool->region_serve > pool->max)
-            pool->region_serve = pool->max;
-    }
     for (np_region_t *r = pool->regions; r; r = r->next) {
         pool->head.allocs += atomic_load_explicit(&r->allocs, memory_order_relaxed);
         atomic_store_explicit(&r->allocs, 0, memory_order_relaxed);
@@ -120,12 +115,24 @@ void np__regions_reset(np_pool_t *pool)
         r->gen = 0;
     }
     pool->region_sweep = pool->regions;
-#ifndef NP_ASAN
-    if (!(pool->flags & (NP_F_DEBUG_PALLOC | NP_F_VALGRIND)) && NP_REDZONE_OF(pool) == 0 &&
-        pool->region_serve >= 64)
-        gen = next_id();
+    atomic_store_explicit(&pool->region_gen, pool->region_serve ? next_id() : 0,
+                          memory_order_relaxed);
+}
+
+/* np_create: the pool's id, what its regions serve (0: off), its first generation. */
+static void regions_init(np_pool_t *pool)
+{
+    pool->region_id = next_id();
+    pool->region_serve = (pool->block_size - region_hdr()) / 4;   /* waste <= 1/4 */
+    if (pool->region_serve > pool->max)
+        pool->region_serve = pool->max;
+#ifdef NP_ASAN
+    pool->region_serve = 0;
 #endif
-    atomic_store_explicit(&pool->region_gen, gen, memory_order_relaxed);
+    if ((pool->flags & (NP_F_DEBUG_PALLOC | NP_F_VALGRIND)) || NP_REDZONE_OF(pool) != 0 ||
+        pool->region_serve < 64)
+        pool->region_serve = 0;
+    np__regions_reset(pool);
 }
 
 /* np_destroy: the region blocks go back with the others. */
