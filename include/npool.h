@@ -194,8 +194,8 @@ NP_API void *np_nalloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
  * block small requests try first and the end of its usable space (aligned to
  * NP_ALIGNMENT); inline_max is the largest request the inline path may serve.
  * The library sets inline_max to 0 for pools that must see every call
- * (shared pools, --enable-debug, NPOOL_DEBUG_PALLOC, memcheck, sanitizer
- * builds of the library), and a later version that changes the layout of
+ * (shared pools, --enable-debug, NPOOL_DEBUG_PALLOC, memcheck, ASan builds
+ * of the library), and a later version that changes the layout of
  * blocks will set it to 0 in every pool, so that programs built against this
  * header keep working through the exported functions.  Nothing else of a
  * pool is public; applications never write these fields.
@@ -203,7 +203,8 @@ NP_API void *np_nalloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
 typedef struct np_pool_head_s {
     unsigned char **cursor;         /* [0]: first free byte, [1]: end of the current block */
     size_t inline_max;              /* largest request served inline; 0: none */
-    unsigned long long allocs;      /* allocations served (np_stats_t.allocs) */
+    unsigned long long allocs;      /* allocations served (np_stats_t.allocs adds
+                                       those of a shared pool's thread regions) */
 } np_pool_head_t;
 
 /*
