@@ -131,12 +131,12 @@ static bool test_under_asan(void)
 #endif
 }
 
-bool test_under_sanitizer(void)
+static bool test_under_tsan(void)
 {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
     return true;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(thread_sanitizer)
     return true;
 #else
     return false;
@@ -144,6 +144,11 @@ bool test_under_sanitizer(void)
 #else
     return false;
 #endif
+}
+
+bool test_under_sanitizer(void)
+{
+    return test_under_asan() || test_under_tsan();
 }
 
 bool test_under_valgrind(void)

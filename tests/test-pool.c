@@ -85,6 +85,22 @@ START_TEST(test_growth_adds_blocks_of_the_same_size)
 }
 END_TEST
 
+/*
+ * The next small request lands at first_end (the end of what the first
+ * block handed out) when that block is still tried, elsewhere when skipped.
+ */
+static void assert_next_small_in_first(np_pool_t *pool, unsigned char *first_end,
+                                       int expect_in_first)
+{
+    unsigned char *q = np_nalloc(pool, 10);
+    unsigned char *in_first = first_end + test_redzone();
+
+    if (expect_in_first)
+        ck_assert_ptr_eq(q, in_first);
+    else
+        ck_assert_ptr_ne(q, in_first);
+}
+
 /* A block that failed more than 4 times is skipped from then on. */
 static void check_skip_after(int failures, int expect_in_first)
 {
@@ -95,12 +111,7 @@ static void check_skip_after(int failures, int expect_in_first)
     for (int i = 0; i < failures; i++)                  /* each fails every open block */
         ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
     ck_assert_uint_eq(stats_of(pool).blocks, (size_t)failures + 1);
-    unsigned char *q = np_nalloc(pool, 10);
-    unsigned char *in_first = p + space - 50 + test_redzone();
-    if (expect_in_first)
-        ck_assert_ptr_eq(q, in_first);
-    else
-        ck_assert_ptr_ne(q, in_first);
+    assert_next_small_in_first(pool, p + space - 50, expect_in_first);
     np_destroy(pool);
 }
 
@@ -135,12 +146,7 @@ static void check_skip_after_reset(int failures, int expect_in_first)
     for (int i = 0; i < failures; i++)                  /* served by blocks 2.. */
         ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
     ck_assert_uint_eq(stats_of(pool).blocks, 6);        /* none appended */
-    unsigned char *q = np_nalloc(pool, 10);
-    unsigned char *in_first = p + space - 50 + test_redzone();
-    if (expect_in_first)
-        ck_assert_ptr_eq(q, in_first);
-    else
-        ck_assert_ptr_ne(q, in_first);
+    assert_next_small_in_first(pool, p + space - 50, expect_in_first);
     np_destroy(pool);
 }
 
