@@ -146,33 +146,85 @@ void *np__cache_take(size_t size)
     return NULL;
 }
 
+/*
+ * The bin that takes blocks of size bytes: the one holding them, else the
+ * first empty one; NP_CACHE_BINS if there is none or the cache is off.
+ */
+static size_t cache_bin(const np_arena_t *a, size_t size)
+{
+    size_t slot = NP_CACHE_BINS;
+
+    if (a->no_cache)
+        return NP_CACHE_BINS;
+    for (size_t i = 0; i < NP_CACHE_BINS; i++) {
+        if (a->bins[i].size == size && a->bins[i].count)
+            return i;
+        if (a->bins[i].count == 0 && slot == NP_CACHE_BINS)
+            slot = i;
+    }
+    return slot;
+}
+
+/* Bytes the thread's block cache may still take (its limit less what it holds). */
+static long long cache_room(const np_arena_t *a)
+{
+    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed) -
+                     (long long)a->large_held;
+
+    return np__option(NP_OPTION_THREAD_CACHE) - held;
+}
+
 /* Keep a free block if the thread's cache has room; false: caller frees it. */
 bool np__cache_put(void *block, size_t size)
 {
     np_arena_t *a = np__arena();
-    long limit = np__option(NP_OPTION_THREAD_CACHE);
-    long long held = atomic_load_explicit(&a->counters.cached_bytes, memory_order_relaxed) -
-                     (long long)a->large_held;
+    size_t slot = cache_bin(a, size);
 
-    if (a->no_cache || held + (long long)size > limit)
+    if (slot == NP_CACHE_BINS || cache_room(a) < (long long)size)
         return false;
-
-    size_t slot = NP_CACHE_BINS;
-    for (size_t i = 0; i < NP_CACHE_BINS; i++) {
-        if (a->bins[i].size == size && a->bins[i].count) {
-            slot = i;
-            break;
-        }
-        if (a->bins[i].count == 0 && slot == NP_CACHE_BINS)
-            slot = i;
-    }
-    if (slot == NP_CACHE_BINS)
-        return false;
-
     a->bins[slot].size = size;
     a->bins[slot].count++;
     list_push(a, &a->bins[slot].head, block, size);
     return true;
+}
+
+/*
+ * np__cache_put for a chain of blocks (a pool's, at np_destroy), with one
+ * arena lookup, bin search and counter update for all of them.  Each block
+ * links to the next through the pointer at link_off.  Keeps blocks from the
+ * front while the cache has room; returns the first one it did not keep (the
+ * caller frees that one and the rest), or NULL.
+ */
+void *np__cache_put_chain(void *first, size_t link_off, size_t size)
+{
+    if (first == NULL)
+        return NULL;
+
+    np_arena_t *a = np__arena();
+    size_t slot = cache_bin(a, size);
+    if (slot == NP_CACHE_BINS)
+        return first;
+
+    long long room = cache_room(a);
+    unsigned char *b = first;
+    long long n = 0;
+    while (b != NULL && room >= (long long)size) {
+        unsigned char *next = *(unsigned char **)(void *)(b + link_off);
+
+        *(void **)(void *)b = a->bins[slot].head;
+        a->bins[slot].head = b;
+        np__mem_cached(b, size);
+        room -= (long long)size;
+        n++;
+        b = next;
+    }
+    if (n) {
+        a->bins[slot].size = size;
+        a->bins[slot].count += (size_t)n;
+        np__count(&a->counters.cached_blocks, n);
+        np__count(&a->counters.cached_bytes, n * (long long)size);
+    }
+    return b;
 }
 
 /*

@@ -233,6 +233,7 @@ np_counters_t *np__counters(void);
 np_pool_t     *np__thread_pool_peek(void);       /* this thread's pool, never created */
 void *np__cache_take(size_t size);
 bool  np__cache_put(void *block, size_t size);
+void *np__cache_put_chain(void *first, size_t link_off, size_t size);
 void *np__large_take(unsigned cls);
 bool  np__large_keep(void *buf, unsigned cls);
 void  np__arena_sum(np_counters_t *sum, np_arena_t *a);

@@ -20,6 +20,9 @@ static const np_option_desc_t option_desc[NP_OPTION_COUNT] = {
 
 static _Atomic long option_value[NP_OPTION_COUNT];
 static pthread_once_t option_once = PTHREAD_ONCE_INIT;
+/* Set (release) once options_init has run: np__option's check before the
+ * pthread_once call, which every np_create and block cache operation makes. */
+static _Atomic bool options_ready;
 
 /* A non-negative number with an optional k/m/g suffix, or -1. */
 static long parse_size(const char *s)
@@ -49,11 +52,13 @@ static void options_init(void)
         atomic_store_explicit(&option_value[i], v >= 0 ? v : option_desc[i].initial,
                               memory_order_relaxed);
     }
+    atomic_store_explicit(&options_ready, true, memory_order_release);
 }
 
 long np__option(np_option_t option)
 {
-    pthread_once(&option_once, options_init);
+    if (np_unlikely(!atomic_load_explicit(&options_ready, memory_order_acquire)))
+        pthread_once(&option_once, options_init);
     return atomic_load_explicit(&option_value[option], memory_order_relaxed);
 }
 

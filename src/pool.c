@@ -543,10 +543,14 @@ void np__pool_release(np_pool_t *pool, bool to_cache)
         np__shared_fini(pool);
     }
 
-    np_block_t *next;
-    for (np_block_t *b = pool->d.next; b; b = next) {
+    /* the later blocks go to the thread's cache in one step; what it has
+     * no room for goes back to the backend */
+    np_block_t *next, *rest = pool->d.next;
+    if (to_cache && (pool->flags & NP_F_DEFAULT_BACK))
+        rest = np__cache_put_chain(rest, offsetof(np_block_t, next), pool->block_size);
+    for (np_block_t *b = rest; b; b = next) {
         next = b->next;
-        np__block_put(pool, b, to_cache);
+        np__block_put(pool, b, false);
     }
     /* the pool header lives in the first block: release it last, from copies */
     size_t size = pool->block_size;
