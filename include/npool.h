@@ -389,10 +389,12 @@ NP_API int np_pool_stats(np_pool_t *pool, np_stats_t *out);
 
 /*
  * Statistics of every pool and thread cache of the process.  Any thread;
- * never blocks allocating or exiting threads.  A live pool's used_bytes and
- * allocs are counted as of its last block-level event (a new block, a large
- * allocation, a reset, np_pool_stats): exact for pools at those points, off
- * by at most one block's worth for a pool being filled.  Returns 0 or -EINVAL.
+ * never blocks allocating or exiting threads.  A live pool's allocs are
+ * counted as of its last block-level event (a new block, a large allocation,
+ * a reset, np_pool_stats); a shared pool's, and any pool's used_bytes, as of
+ * its last reset or np_pool_stats, or the last time its block count reached a
+ * power of two (at most half its blocks behind while it grows).  Exact for
+ * destroyed pools and pools just reset or asked.  Returns 0 or -EINVAL.
  */
 NP_API int np_global_stats(np_stats_t *out);
 
