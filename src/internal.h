@@ -56,8 +56,6 @@ static inline size_t np__large_class_bytes(unsigned cls)
 /* Flags that send a call through np__guard_enter/leave. */
 #define NP_F_GUARDED      (NP_SHARED | NP_F_CHECKED)
 #define NP_F_VALGRIND     0x2000u /* made under memcheck: annotate every allocation */
-/* Flags that keep np_alloc off its inline fast path. */
-#define NP_F_SLOW         (NP_F_GUARDED | NP_F_DEBUG_PALLOC | NP_F_VALGRIND)
 
 typedef struct np_block_s np_block_t;
 typedef struct np_region_s np_region_t;
@@ -149,6 +147,22 @@ static inline np_block_t *np__current(const np_pool_t *pool)
 static inline void np__set_current(np_pool_t *pool, np_block_t *b)
 {
     pool->head.cursor = &b->last;
+}
+
+/*
+ * Must every allocation and free of this pool reach the library, where a
+ * memory checker sees it (debug palloc, memcheck, ASan builds, redzones)?
+ * Then neither npool.h's inline path, nor a shared pool's thread regions,
+ * nor the thread cache of large buffers serve it.
+ */
+static inline bool np__pool_checked(const np_pool_t *pool)
+{
+#ifdef NP_ASAN
+    (void)pool;
+    return true;
+#else
+    return (pool->flags & (NP_F_DEBUG_PALLOC | NP_F_VALGRIND)) || NP_REDZONE_OF(pool) != 0;
+#endif
 }
 
 /* Global counters: signed so a pool destroyed by another thread than the one

@@ -261,23 +261,17 @@ static np_large_t *free_slot(np_pool_t *pool)
 
 /*
  * The thread-cache class of a large request (NP_LARGE_CLASSES), or 0: only
- * for default-backend pools, and never where a memory checker should see
- * every allocation and every free (debug palloc, ASan, memcheck).
+ * for default-backend pools that no memory checker watches.
  */
 static unsigned large_class(const np_pool_t *pool, size_t size, size_t align)
 {
-#ifdef NP_ASAN
-    (void)pool, (void)size, (void)align;
-    return 0;
-#else
-    if ((pool->flags & (NP_F_DEFAULT_BACK | NP_F_DEBUG_PALLOC)) != NP_F_DEFAULT_BACK ||
-        size <= NP_LARGE_MIN || size > NP_LARGE_MAX || align > NP_ALIGNMENT || np__vg_active())
+    if (!(pool->flags & NP_F_DEFAULT_BACK) || np__pool_checked(pool) ||
+        size <= NP_LARGE_MIN || size > NP_LARGE_MAX || align > NP_ALIGNMENT)
         return 0;
     /* size in (2^k, 2^(k+1)]: four classes of 2^(k-2) bytes each */
     unsigned k = (unsigned)(63 - __builtin_clzll((unsigned long long)size - 1));
     unsigned quarter = (unsigned)((size - 1) >> (k - 2)) - 3;     /* 1..4 */
     return (k - 12) * 4 + quarter;
-#endif
 }
 
 /* The memory of a large allocation and its base; NULL if there is none. */
@@ -392,19 +386,14 @@ static size_t default_max(size_t space)
 
 /*
  * What np_pool_head_t.inline_max lets the inline path (npool.h) serve: every
- * small request, unless each allocation must reach the library (guarded and
- * debug-palloc pools, memcheck, redzones, ASan poisoning).
+ * small request, unless each allocation must reach the library (guarded
+ * pools: shared or checked; pools a memory checker watches).
  */
 static size_t inline_max(const np_pool_t *pool)
 {
-#ifdef NP_ASAN
-    (void)pool;
-    return 0;
-#else
-    if ((pool->flags & NP_F_SLOW) || NP_REDZONE_OF(pool) != 0)
+    if ((pool->flags & NP_F_GUARDED) || np__pool_checked(pool))
         return 0;
     return pool->max;
-#endif
 }
 
 np_pool_t *np__create(const np_config_t *config, unsigned extra_flags)

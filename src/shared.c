@@ -126,11 +126,7 @@ static void regions_init(np_pool_t *pool)
     pool->region_serve = (pool->block_size - region_hdr()) / 4;   /* waste <= 1/4 */
     if (pool->region_serve > pool->max)
         pool->region_serve = pool->max;
-#ifdef NP_ASAN
-    pool->region_serve = 0;
-#endif
-    if ((pool->flags & (NP_F_DEBUG_PALLOC | NP_F_VALGRIND)) || NP_REDZONE_OF(pool) != 0 ||
-        pool->region_serve < 64)
+    if (np__pool_checked(pool) || pool->region_serve < 64)
         pool->region_serve = 0;
     np__regions_reset(pool);
 }
