@@ -104,12 +104,18 @@ static void *list_pop(np_arena_t *a, void **head, size_t size)
     return b;
 }
 
-/* Push a free buffer of size bytes on one of the cache's lists. */
-static void list_push(np_arena_t *a, void **head, void *b, size_t size)
+/* Link a free buffer of size bytes at the front of a list (not counted). */
+static void list_link(void **head, void *b, size_t size)
 {
     *(void **)b = *head;
     *head = b;
     np__mem_cached(b, size);
+}
+
+/* Push a free buffer of size bytes on one of the cache's lists. */
+static void list_push(np_arena_t *a, void **head, void *b, size_t size)
+{
+    list_link(head, b, size);
     np__count(&a->counters.cached_blocks, 1);
     np__count(&a->counters.cached_bytes, (long long)size);
 }
@@ -211,9 +217,7 @@ void *np__cache_put_chain(void *first, size_t link_off, size_t size)
     while (b != NULL && room >= (long long)size) {
         unsigned char *next = *(unsigned char **)(void *)(b + link_off);
 
-        *(void **)(void *)b = a->bins[slot].head;
-        a->bins[slot].head = b;
-        np__mem_cached(b, size);
+        list_link(&a->bins[slot].head, b, size);
         room -= (long long)size;
         n++;
         b = next;

@@ -201,7 +201,7 @@ void *np__block_get_for(size_t size, unsigned flags, const np_backend_t *be);
 void  np__block_put_for(void *block, size_t size, unsigned flags, const np_backend_t *be,
                         bool to_cache);
 void  np__block_put(const np_pool_t *pool, void *block, bool to_cache);
-void *np__large_get(const np_pool_t *pool, unsigned cls);   /* NP_LARGE_CLASS_BYTES(cls) */
+void *np__large_get(const np_pool_t *pool, unsigned cls);   /* np__large_class_bytes(cls) */
 void  np__large_put(const np_pool_t *pool, void *buf, unsigned cls, bool to_cache);
 
 /* ---- arena.c ------------------------------------------------------------- */
@@ -215,7 +215,6 @@ struct np_arena_s {
     } bins[4];
     void *large[NP_LARGE_CLASSES];  /* free large buffers by class - 1, linked */
     size_t large_held;          /* bytes in large[], part of counters.cached_bytes */
-    size_t cache_limit;
     bool live;                  /* a thread owns it; false: parked for reuse */
     bool no_cache;              /* the fallback arena, shared by many threads */
     struct cds_list_head node;  /* registry: every arena ever made */
