@@ -279,7 +279,7 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
 
         if (t->pool != pool)
             t = &tls_regions[set][1];
-        if (t->pool == pool && t->gen == gen && t->region &&
+        if (t->pool == pool && t->gen == gen &&        /* gen set: region set */
             (p = region_bump(t->region, need, align)) != NULL)
             return p;
         if (t->pool != pool)                    /* in neither entry: replace one */

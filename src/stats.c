@@ -98,7 +98,7 @@ static void dump_pool(np_pool_t *pool, FILE *out)
                 b->failed, b == np__current(pool) ? "  <- current" : "");
     }
     i = 0;
-    for (np_region_t *r = (pool->flags & NP_SHARED) ? pool->regions : NULL; r; r = r->next, i++) {
+    for (np_region_t *r = pool->regions; r; r = r->next, i++) {      /* shared pools only */
         uintptr_t last = atomic_load_explicit(&r->last, memory_order_relaxed);
         fprintf(out, "  region %-3u %p  free %6zu B  %s\n", i, (void *)r, (size_t)(r->end - last),
                 r->gen == atomic_load_explicit(&pool->region_gen, memory_order_relaxed) ?
