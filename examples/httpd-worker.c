@@ -210,18 +210,23 @@ static int loop_init(hd_loop_t *lp, const hd_worker_t *w)
     struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &stop_tag };
     int i;
 
-    lp->conns = calloc(HD_MAX_CONNS, sizeof(hd_conn_t));
-    lp->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (lp->conns == NULL || lp->epfd < 0 ||
-        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->listen_fd, &lev) != 0 ||
-        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->stop_fd, &sev) != 0)
-        return -errno;
+    lp->epfd = -1;
     lp->free = NULL;
+    lp->conns = calloc(HD_MAX_CONNS, sizeof(hd_conn_t));
+    if (lp->conns == NULL)
+        return -errno;
+    /* every slot free (fd -1) before anything can fail: loop_fini closes
+     * the slots whose fd is set */
     for (i = HD_MAX_CONNS - 1; i >= 0; i--) {
         lp->conns[i].fd = -1;
         lp->conns[i].next_free = lp->free;
         lp->free = &lp->conns[i];
     }
+    lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (lp->epfd < 0 ||
+        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->listen_fd, &lev) != 0 ||
+        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, w->stop_fd, &sev) != 0)
+        return -errno;
     return 0;
 }
 
