@@ -44,7 +44,9 @@ static char *read_file(const char *file, size_t *len)
 
     if (f == NULL)
         return NULL;
-    if (fstat(fileno(f), &st) != 0 || st.st_size > HD_CONFIG_MAX) {
+    if (fstat(fileno(f), &st) != 0)
+        goto out;
+    if (st.st_size > HD_CONFIG_MAX) {
         errno = EFBIG;
         goto out;
     }
@@ -52,6 +54,11 @@ static char *read_file(const char *file, size_t *len)
     if (buf == NULL)
         goto out;
     *len = fread(buf, 1, (size_t)st.st_size, f);
+    if (ferror(f) || *len != (size_t)st.st_size) {
+        errno = EIO;                    /* a read error, or the file changed size */
+        buf = NULL;                     /* the pool's memory goes at np_thread_reset */
+        goto out;
+    }
     buf[*len] = '\0';
 out:
     saved = errno;
