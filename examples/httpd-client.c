@@ -235,8 +235,11 @@ static int cmd_load(int port, int argc, char **argv)
         jobs[i] = (job_t){ .port = port, .id = i, .requests = atol(argv[1]),
                            .min_version = strtoul(argv[2], NULL, 10),
                            .paths = argv + 3, .npaths = argc - 3 };
-        if (pthread_create(&jobs[i].thread, NULL, load_thread, &jobs[i]) != 0)
-            return 1;
+        if (pthread_create(&jobs[i].thread, NULL, load_thread, &jobs[i]) != 0) {
+            nthreads = i;               /* join those that started */
+            failed = 1;
+            break;
+        }
     }
     for (i = 0; i < nthreads; i++) {
         pthread_join(jobs[i].thread, NULL);

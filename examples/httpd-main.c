@@ -143,8 +143,12 @@ static int stop_workers(hd_server_t *s)
     uint64_t one = 1;
     int i, status = 0;
 
-    if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one))
-        return -errno;
+    /* without the wake-up the workers never stop, and returning would let
+     * main tear down the configuration under them */
+    if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one)) {
+        perror("npool-httpd: stop");
+        abort();
+    }
     for (i = 0; i < s->started; i++) {
         pthread_join(s->threads[i], NULL);
         close(s->workers[i].listen_fd);
