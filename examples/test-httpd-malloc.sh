@@ -2,4 +2,4 @@
 # The same test against npool-httpd-malloc (connection and scratch pools on malloc).
 HTTPD=./npool-httpd-malloc
 export HTTPD
-exec ${SHELL:-/bin/sh} "${srcdir:-.}/test-httpd.sh"
+exec /bin/sh "${srcdir:-.}/test-httpd.sh"

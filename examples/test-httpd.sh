@@ -70,7 +70,9 @@ base=$(stat_of pools)
 [ -n "$base" ] || fail "no /stats"
 echo "baseline: pools $base"
 $CLIENT get "$port" /alpha | grep -qx "config-version 1: alpha-v1" || fail "first GET"
-$CLIENT get "$port" /nowhere > /dev/null && fail "404 expected"
+# a 404 with the server's body: any other failure (no server, no reply) fails too
+nf=$($CLIENT get "$port" /nowhere) && fail "404 expected"
+[ "$nf" = "config-version 1: not found" ] || fail "404 body: $nf"
 
 final=$((RELOADS + 1))
 $CLIENT load "$port" 4 400 "$final" /alpha /beta /big /alpha > "$tmp/load" 2>&1 &
