@@ -2,6 +2,8 @@
  * The alloc family: alignment, packing, no overlap, contents, copies.
  */
 #include <check.h>
+#include <errno.h>
+#include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +190,68 @@ START_TEST(test_zero_size_allocations_are_valid)
 }
 END_TEST
 
+/*
+ * A backend that hands out fixed places of one buffer, call by call, so that
+ * a large allocation lies right after the pool's first block (as allocators
+ * that place chunks back to back do).
+ */
+static alignas(4096) unsigned char scripted_arena[16384];
+static const size_t scripted_offsets[] = { 0, 1024, 8192 };
+static unsigned scripted_calls;
+
+static void *scripted_alloc(size_t size, void *ctx)
+{
+    (void)ctx;
+    if (scripted_calls >= sizeof(scripted_offsets) / sizeof(scripted_offsets[0]) ||
+        scripted_offsets[scripted_calls] + size > sizeof(scripted_arena))
+        return NULL;
+    return scripted_arena + scripted_offsets[scripted_calls++];
+}
+
+static void scripted_free(void *p, void *ctx)
+{
+    (void)p, (void)ctx;
+}
+
+/* An address as a number the compiler cannot reason about: np_alloc is
+ * declared malloc-like, so it may fold comparisons of its result with other
+ * objects' addresses to "different", which this backend makes untrue. */
+static uintptr_t address_of(const void *p)
+{
+    const void *volatile v = p;
+    return (uintptr_t)v;
+}
+
+/*
+ * np_alloc(pool, 0) once returned the address one past a full block, which
+ * was the address of the pool's large allocation there; np_free of the
+ * zero-size pointer then released the large one.
+ */
+START_TEST(test_zero_size_allocation_is_no_other_allocation)
+{
+    np_backend_t be = { scripted_alloc, scripted_free, NULL, NULL };
+    np_config_t cfg = { .block_size = 1024, .backend = &be };
+    np_stats_t s;
+
+    scripted_calls = 0;
+    np_pool_t *pool = test_create_ex_normal(&cfg);     /* block 1: [0, 1024) */
+    ck_assert_ptr_nonnull(pool);
+    void *large = np_alloc(pool, 2000);
+    ck_assert_uint_eq(address_of(large), address_of(scripted_arena + 1024));
+    do {                                    /* fill block 1 up to a new block */
+        ck_assert_ptr_nonnull(np_nalloc(pool, 1));
+        ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    } while (s.blocks == 1);
+    void *zero = np_alloc(pool, 0);
+    ck_assert_ptr_nonnull(zero);
+    ck_assert_uint_ne(address_of(zero), address_of(large));
+    ck_assert_int_eq(np_free(pool, zero), -ENOENT);
+    ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    ck_assert_uint_eq(s.large_count, 1);
+    np_destroy(pool);
+}
+END_TEST
+
 Suite *suite_alloc(void)
 {
     Suite *s = suite_create("alloc");
@@ -201,6 +265,7 @@ Suite *suite_alloc(void)
     tcase_add_test(tc, test_np_free_releases_a_large_allocation_at_once);
     tcase_add_test(tc, test_string_copies);
     tcase_add_test(tc, test_zero_size_allocations_are_valid);
+    tcase_add_test(tc, test_zero_size_allocation_is_no_other_allocation);
     suite_add_tcase(s, tc);
     return s;
 }
