@@ -358,7 +358,11 @@ static void parse_options(int argc, char **argv, struct st_options *o)
                               .seed = st_mix((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32)) };
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 't': o->threads = (unsigned)number("threads", optarg); break;
+        case 't': {                     /* out of range: 0, refused below */
+            unsigned long long n = number("threads", optarg);
+            o->threads = n > 1024 ? 0 : (unsigned)n;
+            break;
+        }
         case 's': o->seconds = seconds(optarg); break;
         case 'o': o->ops = number("ops", optarg); break;
         case 'S': o->seed = number("seed", optarg); break;

@@ -58,11 +58,16 @@ void st_fail(const struct st_thread *t, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nnpool-stress: replay with --seed %llu --threads %u --mode %s%s%s\n",
+    fprintf(stderr, "\nnpool-stress: replay with --seed %llu --threads %u --mode %s",
             st_g.opt.seed, st_g.opt.threads,
-            st_g.opt.mode == ST_ALL ? "all" : st_mode_names[st_g.opt.mode],
-            st_g.opt.fail_every ? " --fail-every (same N)" : "",
-            st_g.opt.no_fork ? " --no-fork" : "");
+            st_g.opt.mode == ST_ALL ? "all" : st_mode_names[st_g.opt.mode]);
+    if (st_g.opt.seconds > 0)
+        fprintf(stderr, " --seconds %g", st_g.opt.seconds);
+    if (st_g.opt.ops)
+        fprintf(stderr, " --ops %llu", st_g.opt.ops);
+    if (st_g.opt.fail_every)
+        fprintf(stderr, " --fail-every %llu", st_g.opt.fail_every);
+    fprintf(stderr, "%s\n", st_g.opt.no_fork ? " --no-fork" : "");
     fprintf(stderr, "npool-stress: FAIL\n");
     /* other threads may be mid-corruption: leave without running destructors */
     _exit(1);
