@@ -51,9 +51,6 @@ void st_stats_step(struct st_thread *t)
     if (s.shared_pools > max_shared)
         st_fail(t, "np_global_stats: %zu shared pools live, at most %zu possible",
                 s.shared_pools, max_shared);
-    if (s.large_count > s.large_bytes && !st_g.debug_palloc)
-        st_fail(t, "np_global_stats: %zu large allocations in %zu bytes", s.large_count,
-                s.large_bytes);
     if (devnull && st_below(t, 256) == 0 && np_global_dump(devnull) != 0)
         st_fail(t, "np_global_dump failed");
 }

@@ -79,7 +79,7 @@ void st_thread_step(struct st_thread *t)
     np_pool_t *tp = thread_pool(t);
     struct st_limits lim;
 
-    st_limits_for(&lim, NP_DEFAULT_POOL_SIZE, 0);
+    st_limits_for(&lim, NP_THREAD_POOL_SIZE, 0);
     for (unsigned n = 8 + (unsigned)st_below(t, 56); n; n--)
         thread_op(t, tp, &lim);
     st_verify_all(t, t->tp_recs, "thread pool step");
