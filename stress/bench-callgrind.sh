@@ -11,7 +11,8 @@ set -eu
 requests=${REQUESTS:-1000}
 libtool=${LIBTOOL:-../libtool}
 # npool-bench runs requests / 10 + 1 untimed warm-up requests first.
-allocs=$(( (requests + requests / 10 + 1) * 256 ))
+requests_total=$(( requests + requests / 10 + 1 ))
+allocs=$(( requests_total * 256 ))
 tmp=${TMPDIR:-/tmp}/npool-callgrind.$$
 trap 'rm -f "$tmp"' EXIT INT TERM
 
@@ -21,7 +22,6 @@ trap 'rm -f "$tmp"' EXIT INT TERM
 # calls that left the inline path for the library's np_alloc (a full current
 # block, a large request) per request, with the instructions of each.
 printf '%-12s %-10s %12s %8s %14s %12s\n' workload impl "instr/alloc" "- bump" "np_alloc/req" "instr/call"
-requests_total=$(( requests + requests / 10 + 1 ))
 for wl in request tiny large-heavy; do
   base=
   for impl in bump np-thread np-create; do

@@ -23,12 +23,23 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
-/* Small requests only: the sizes above one page are skipped when small_only. */
+/* The small limit of a default pool: the page size less one, as in nginx. */
+static size_t default_small_limit(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+
+    return page > 0 ? (size_t)page - 1 : 4095;
+}
+
+/* Small requests only: the large ones are skipped when small_only. */
 static void fill_some(np_pool_t *pool, const uint32_t *sizes, bool small_only)
 {
+    size_t small = default_small_limit();
+
     for (size_t i = 0; i < BENCH_ALLOCS; i++) {
-        if (small_only && sizes[i] > 4095)
+        if (small_only && sizes[i] > small)
             continue;
         unsigned char *p = np_alloc(pool, sizes[i]);
         if (p == NULL)
@@ -70,6 +81,8 @@ static double large_taken(size_t size)
 
 void bench_space(const uint32_t *sizes, bench_space_t *out)
 {
+    size_t small = default_small_limit();
+
     *out = (bench_space_t){ 0 };
     for (size_t r = 0; r < BENCH_SEQ_REQUESTS; r++) {
         const uint32_t *req = sizes + r * BENCH_ALLOCS;
@@ -83,7 +96,7 @@ void bench_space(const uint32_t *sizes, bench_space_t *out)
         out->taken += (double)s.block_bytes;
         for (size_t i = 0; i < BENCH_ALLOCS; i++) {
             out->requested += req[i];
-            if (req[i] > 4095)                  /* large with the default max */
+            if (req[i] > small)                 /* large with the default max */
                 out->taken += large_taken(req[i]);
         }
         out->blocks += (double)s.blocks;
