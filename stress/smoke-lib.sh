@@ -1,21 +1,18 @@
 # npool-stress smoke tests: the helper every smoke-*.sh sources.
 #
 # stress_run "ARGS" "VALGRIND-ARGS" runs ./npool-stress --quiet ARGS, or,
-# under `make check-valgrind` (NP_UNDER_VALGRIND=1), the shorter
-# VALGRIND-ARGS under valgrind memcheck: .sh tests do not get the
-# LOG_COMPILER that check-valgrind sets for program tests.
+# under `make check-valgrind`, the shorter VALGRIND-ARGS under valgrind
+# memcheck, with the command check-valgrind passes in NP_VALGRIND_CMD (.sh
+# tests do not get the LOG_COMPILER it sets for program tests).
 #
-# --no-fork: forking is left out of `make check` while a known deadlock
-# stands (fork racing with the first np_destroy_deferred calls of a process:
-# repro/repro-fork-call-rcu.c; a forked child can also hang: repro-fork-register.c);
-# `npool-stress --mode churn` exercises both.
+# --no-fork: forking is left out of `make check` while a known hang stands
+# (a child forked while another thread registers with liburcu-bp can hang:
+# repro/repro-fork-register.c); `npool-stress --mode churn` exercises it.
 stress_run() {
-    if [ "${NP_UNDER_VALGRIND:-0}" = 1 ]; then
+    if [ -n "${NP_VALGRIND_CMD:-}" ]; then
         echo "valgrind: npool-stress --quiet --no-fork $2"
         # shellcheck disable=SC2086
-        ../libtool --mode=execute "${VALGRIND:-valgrind}" --quiet --error-exitcode=99 \
-            --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-            ./npool-stress --quiet --no-fork $2 || exit $?
+        $NP_VALGRIND_CMD ./npool-stress --quiet --no-fork $2 || exit $?
     else
         echo "npool-stress --quiet --no-fork $1"
         # shellcheck disable=SC2086
