@@ -12,12 +12,8 @@
  * in practice).  Readers hold np_rcu_read_lock() from the load until they
  * have copied what they need; np_destroy_deferred waits for them.
  *
- * registry_lock serialises npool's registry walks (np_global_stats,
- * np_global_dump) with shared-pool creation and retirement.  npool does not
- * require it; it keeps ThreadSanitizer builds quiet, because libnpool walks
- * its registry with liburcu's rcu_dereference, a plain read in builds without
- * _LGPL_SOURCE, which TSan reports against the list update (see
- * examples/README.md, "Known library issues").
+ * reload_lock serialises reloads (SIGHUP and the startup load), which
+ * number the configurations.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,8 +27,8 @@
 #define HD_CONFIG_MAX (1024 * 1024)      /* bytes: a config file is small */
 
 static _Atomic(hd_config_t *) current;  /* the published configuration */
-static unsigned long next_version = 1;  /* under registry_lock */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long next_version = 1;  /* under reload_lock */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Read the whole file into the calling thread's pool (np_thread_reset frees it). */
 static char *read_file(const char *file, size_t *len)
@@ -148,33 +144,13 @@ int hd_config_load(const char *file)
     hd_config_t *cfg;
     int rc = 0;
 
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&reload_lock);
     cfg = config_build(file);
     if (cfg != NULL)
         config_publish(cfg);
     else
         rc = -errno;
-    pthread_mutex_unlock(&registry_lock);
-    return rc;
-}
-
-int hd_global_stats(np_stats_t *out)
-{
-    int rc;
-
-    pthread_mutex_lock(&registry_lock);
-    rc = np_global_stats(out);
-    pthread_mutex_unlock(&registry_lock);
-    return rc;
-}
-
-int hd_global_dump(FILE *out)
-{
-    int rc;
-
-    pthread_mutex_lock(&registry_lock);
-    rc = np_global_dump(out);
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&reload_lock);
     return rc;
 }
 
@@ -228,10 +204,10 @@ void hd_config_shutdown(void)
 {
     hd_config_t *cfg;
 
-    pthread_mutex_lock(&registry_lock);
+    pthread_mutex_lock(&reload_lock);
     cfg = atomic_exchange_explicit(&current, NULL, memory_order_acq_rel);
     if (cfg != NULL)
         np_destroy(cfg->pool);
     np_rcu_barrier();
-    pthread_mutex_unlock(&registry_lock);
+    pthread_mutex_unlock(&reload_lock);
 }

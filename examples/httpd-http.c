@@ -113,7 +113,7 @@ static char *stats_body(hd_pool_t *pool)
 {
     np_stats_t st;
 
-    if (hd_global_stats(&st) != 0)
+    if (np_global_stats(&st) != 0)
         return NULL;
     return hd_printf(pool,
         "allocator %s\npools %zu\nshared_pools %zu\nblocks %zu\nblock_bytes %zu\n"

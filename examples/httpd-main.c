@@ -179,7 +179,7 @@ static void serve_signals(hd_server_t *s, const sigset_t *set)
         if (sig == SIGHUP)
             reload(s);
         else if (sig == SIGUSR1)
-            say("statistics dumped (%d)", hd_global_dump(stderr));
+            say("statistics dumped (%d)", np_global_dump(stderr));
         else if (sig == SIGTERM || sig == SIGINT)
             return;
     }
@@ -197,8 +197,8 @@ static int run(hd_server_t *s, const sigset_t *set)
     rc = start_workers(s);
     if (rc == 0)
         rc = wait_workers_ready(s);
-    if (rc == 0)    /* under registry_lock: orders the workers' npool set-up before /stats */
-        rc = hd_global_stats(&st);
+    if (rc == 0)    /* the baseline, with every worker set up */
+        rc = np_global_stats(&st);
     if (rc == 0) {
         say("listening on 127.0.0.1:%d (%d workers, %s, config version %lu, %zu pools)",
             s->port, s->nworkers, hd_alloc_name, hd_config_version(), st.pools);

@@ -62,8 +62,6 @@ typedef struct hd_lookup_s {
 } hd_lookup_t;
 
 int hd_config_load(const char *file);        /* build, publish, retire old: 0 or -errno */
-int hd_global_stats(np_stats_t *out);        /* np_global_stats under registry_lock */
-int hd_global_dump(FILE *out);               /* np_global_dump under registry_lock */
 int hd_config_lookup(hd_pool_t *pool, const char *path, size_t len, hd_lookup_t *out);
 unsigned long hd_config_version(void);
 void hd_config_shutdown(void);               /* destroy the live configuration */
