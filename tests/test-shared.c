@@ -82,7 +82,6 @@ START_TEST(test_eight_threads_hammer_one_shared_pool)
     for (int i = 0; i < HAMMER_THREADS; i++)
         pthread_join(t[i], NULL);
 
-    size_t live_large = 0;
     for (int i = 0; i < HAMMER_THREADS; i++) {
         for (int j = 0; j < PER_THREAD; j++) {
             if (h[i].freed[j])
@@ -94,7 +93,6 @@ START_TEST(test_eight_threads_hammer_one_shared_pool)
     np_stats_t s;
     np_pool_stats(pool, &s);
     ck_assert_uint_eq(s.allocs, HAMMER_THREADS * PER_THREAD + HAMMER_THREADS * (PER_THREAD / 100));  /* + cleanup data */
-    (void)live_large;
     np_destroy(pool);
     ck_assert_int_eq(atomic_load(&shared_cleanups), HAMMER_THREADS * (PER_THREAD / 100));
     np_global_stats(&end);
@@ -168,6 +166,13 @@ typedef struct {
     atomic_int *stop;
 } region_worker_t;
 
+/* What a small request of n bytes takes from its block: n and the redzone,
+ * rounded up to NP_ALIGNMENT. */
+static size_t charged(size_t n)
+{
+    return (n + test_redzone() + NP_ALIGNMENT - 1) & ~(size_t)(NP_ALIGNMENT - 1);
+}
+
 static void *region_worker(void *arg)
 {
     region_worker_t *w = arg;
@@ -181,7 +186,7 @@ static void *region_worker(void *arg)
         ck_assert_ptr_nonnull(p[i]);
         ck_assert_uint_eq((uintptr_t)p[i] % NP_ALIGNMENT, 0);
         fill_pattern(p[i], n[i], (uint64_t)w->id << 32 | (uint64_t)i);
-        w->need += (n[i] + test_redzone() + NP_ALIGNMENT - 1) & ~(size_t)(NP_ALIGNMENT - 1);
+        w->need += charged(n[i]);
     }
     for (int i = 0; i < 1000; i++)
         ck_assert(check_pattern(p[i], n[i], (uint64_t)w->id << 32 | (uint64_t)i));
@@ -260,7 +265,7 @@ START_TEST(test_shared_reset_drops_every_region)
     ck_assert_ptr_nonnull(np_alloc(again, 64));
     ck_assert_int_eq(np_pool_stats(again, &s), 0);
     ck_assert_uint_eq(s.allocs, 1);
-    ck_assert_uint_eq(s.used_bytes, (64 + test_redzone() + 15) & ~(size_t)15);
+    ck_assert_uint_eq(s.used_bytes, charged(64));
     np_destroy(again);
 }
 END_TEST
@@ -363,7 +368,7 @@ START_TEST(test_shared_pool_threads_that_allocate_little_take_no_region)
     pthread_barrier_destroy(&little_done);
     ck_assert_int_eq(np_pool_stats(pool, &s), 0);
     ck_assert_uint_eq(s.allocs, LITTLE_THREADS * 10);
-    ck_assert_uint_eq(s.used_bytes, LITTLE_THREADS * 10 * ((100 + test_redzone() + 15) & ~(size_t)15));
+    ck_assert_uint_eq(s.used_bytes, LITTLE_THREADS * 10 * charged(100));
     ck_assert_uint_le(s.blocks, 3);                 /* 22 KiB in 16 KiB blocks, not one each */
     np_destroy(pool);
 }
