@@ -116,7 +116,7 @@ bool check_pattern(const void *p, size_t n, uint64_t seed)
     return true;
 }
 
-static bool test_under_asan(void)
+bool test_under_asan(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
     return true;

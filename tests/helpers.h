@@ -24,7 +24,10 @@ bool check_pattern(const void *p, size_t n, uint64_t seed);
 
 uint64_t test_rand(uint64_t *state);
 
-/* Whether this build runs under a sanitizer (malloc interposition impossible). */
+/* Whether this build runs under AddressSanitizer. */
+bool test_under_asan(void);
+
+/* Whether this build runs under a sanitizer (ASan or TSan). */
 bool test_under_sanitizer(void);
 
 /* Whether this process runs under valgrind (builds with valgrind's headers). */

@@ -14,14 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "npool.h"
-
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/valgrind.h>
-#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
-#else
-#define UNDER_VALGRIND() 0
-#endif
+#include "helpers.h"
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -153,7 +146,7 @@ END_TEST
 
 int main(void)
 {
-    if (UNDER_VALGRIND()) {
+    if (test_under_valgrind()) {
         puts("malloc-count: skipped under valgrind (it replaces malloc, so nothing can be counted)");
         return 77;
     }

@@ -3,16 +3,11 @@
  * Pools here are made in normal mode (test_create_normal): the suite also runs
  * with NPOOL_DEBUG_PALLOC=1 (debug-palloc.sh), where there is no block layout.
  */
-#include "config.h"
-
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/valgrind.h>
-#endif
 
 #include "helpers.h"
 #include "suites.h"
@@ -313,17 +308,10 @@ END_TEST
  * depends on the valgrind tool (memcheck must see every free). */
 static int large_cache_active(void)
 {
-#ifdef HAVE_VALGRIND_VALGRIND_H
-    if (RUNNING_ON_VALGRIND)
+    if (test_under_valgrind())
         return -1;
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-    return 0;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return 0;
-#endif
-#endif
+    if (test_under_asan())
+        return 0;
     return np_option_get(NP_OPTION_DEBUG_PALLOC) <= 0 && np_option_get(NP_OPTION_LARGE_CACHE) > 0;
 }
 
