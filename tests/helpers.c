@@ -5,6 +5,8 @@
 #include "config.h"
 #include "helpers.h"
 
+#include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
@@ -199,4 +201,12 @@ np_pool_t *test_thread_pool_normal(void)
     np_pool_t *pool = np_thread_pool();
     np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
     return pool;
+}
+
+void test_run_in_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+
+    ck_assert_int_eq(pthread_create(&t, NULL, fn, arg), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
 }

@@ -18,6 +18,9 @@ typedef struct {
 
 void test_backend_init(test_backend_t *tb, np_backend_t *be);
 
+/* Run fn(arg) on a new thread and wait for it (the thread's start is asserted). */
+void test_run_in_thread(void *(*fn)(void *), void *arg);
+
 /* Fill and verify a pattern derived from (seed, index). */
 void fill_pattern(void *p, size_t n, uint64_t seed);
 bool check_pattern(const void *p, size_t n, uint64_t seed);

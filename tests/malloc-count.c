@@ -110,9 +110,7 @@ static void *measure(void *arg)
 static unsigned long count_calls(void (*cycle)(void))
 {
     run_t r = { cycle, 0 };
-    pthread_t t;
-    pthread_create(&t, NULL, measure, &r);
-    pthread_join(t, NULL);
+    test_run_in_thread(measure, &r);
     ck_assert_int_eq(atomic_load(&null_seen), 0);
     return r.calls;
 }

@@ -364,9 +364,7 @@ static void *large_cache_cycle(void *arg)
 
 START_TEST(test_large_buffers_are_cached_by_the_thread)
 {
-    pthread_t t;
-    pthread_create(&t, NULL, large_cache_cycle, NULL);
-    pthread_join(t, NULL);
+    test_run_in_thread(large_cache_cycle, NULL);
 }
 END_TEST
 

@@ -126,9 +126,7 @@ START_TEST(test_shared_pool_reset_from_another_thread)
     for (int i = 0; i < 100; i++)
         np_alloc(reentrant_pool, 300);
     np_cleanup_add(reentrant_pool, 0)->handler = allocating_cleanup;
-    pthread_t t;
-    pthread_create(&t, NULL, reset_from_thread, NULL);
-    pthread_join(t, NULL);
+    test_run_in_thread(reset_from_thread, NULL);
     ck_assert_int_eq(atomic_load(&shared_cleanups), 1);
     np_stats_t s;
     np_pool_stats(reentrant_pool, &s);

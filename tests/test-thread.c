@@ -76,9 +76,7 @@ START_TEST(test_thread_exit_destroys_the_thread_pool)
     np_global_stats(&base);
     atomic_store(&exit_cleanups, 0);
     for (int round = 0; round < 3; round++) {
-        pthread_t t;
-        pthread_create(&t, NULL, use_thread_pool_and_exit, NULL);
-        pthread_join(t, NULL);
+        test_run_in_thread(use_thread_pool_and_exit, NULL);
         ck_assert_int_eq(atomic_load(&exit_cleanups), round + 1);
     }
     np_global_stats(&end);
@@ -103,9 +101,7 @@ START_TEST(test_thread_reset_before_use_does_nothing)
 {
     np_stats_t base, after;
     np_global_stats(&base);
-    pthread_t t;
-    pthread_create(&t, NULL, reset_before_use, &after);
-    pthread_join(t, NULL);
+    test_run_in_thread(reset_before_use, &after);
     ck_assert_uint_eq(after.pools, base.pools);
     ck_assert_uint_eq(after.resets, base.resets);
 }
@@ -129,9 +125,7 @@ static void *thread_reset_rewinds(void *arg)
 
 START_TEST(test_thread_reset_rewinds_the_thread_pool)
 {
-    pthread_t t;
-    pthread_create(&t, NULL, thread_reset_rewinds, NULL);
-    pthread_join(t, NULL);
+    test_run_in_thread(thread_reset_rewinds, NULL);
 }
 END_TEST
 
@@ -166,9 +160,7 @@ static void *cache_cycle(void *arg)
 START_TEST(test_block_cache_keeps_and_reuses_blocks)
 {
     np_stats_t out[3];
-    pthread_t t;
-    pthread_create(&t, NULL, cache_cycle, out);
-    pthread_join(t, NULL);
+    test_run_in_thread(cache_cycle, out);
     ck_assert_uint_gt(out[0].blocks, 3);
 }
 END_TEST
@@ -196,9 +188,7 @@ START_TEST(test_block_cache_is_bounded)
 {
     long old = np_option_get(NP_OPTION_THREAD_CACHE);
     np_option_set(NP_OPTION_THREAD_CACHE, 3 * 4096 + 100);
-    pthread_t t;
-    pthread_create(&t, NULL, bounded_cache, NULL);
-    pthread_join(t, NULL);
+    test_run_in_thread(bounded_cache, NULL);
     np_option_set(NP_OPTION_THREAD_CACHE, old);
 }
 END_TEST
@@ -224,9 +214,7 @@ static void *custom_backend_blocks(void *arg)
 START_TEST(test_custom_backend_blocks_never_enter_the_cache)
 {
     static test_backend_t tb;
-    pthread_t t;
-    pthread_create(&t, NULL, custom_backend_blocks, &tb);
-    pthread_join(t, NULL);
+    test_run_in_thread(custom_backend_blocks, &tb);
     ck_assert_uint_gt(tb.frees, 5);
     ck_assert_uint_eq(tb.live, 0);
     ck_assert_uint_eq(tb.bad_frees, 0);
