@@ -101,11 +101,14 @@ START_TEST(test_pool_head_is_what_the_header_documents)
         np_reset(pool);
         ck_assert_ptr_eq(h->cursor[0], first);
     }
-    for (int i = 0; i < 500; i++)
+    ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    unsigned long long before = s.allocs;
+    for (int i = 0; i < 500; i++)                   /* inline, library, large */
         ck_assert_ptr_nonnull(np_alloc(pool, (size_t)(i % 120)));
     ck_assert_int_eq(np_pool_stats(pool, &s), 0);
     ck_assert_uint_eq(h->allocs, s.allocs);
     ck_assert_uint_ge(s.allocs, 500);
+    ck_assert_uint_eq(s.allocs, before + 500);      /* each counted once */
     np_destroy(pool);
     np_destroy(shared);
 }
