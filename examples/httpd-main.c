@@ -110,7 +110,7 @@ static int start_workers(hd_server_t *s)
     int i, rc;
 
     for (i = 0; i < s->nworkers; i++) {
-        s->workers[i] = (hd_worker_t){ .id = i, .stop_fd = s->stop_fd, .ready = &s->ready };
+        s->workers[i] = (hd_worker_t){ .stop_fd = s->stop_fd, .ready = &s->ready };
         s->workers[i].listen_fd = listen_on(&s->port);
         if (s->workers[i].listen_fd < 0)
             return -errno;

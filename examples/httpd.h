@@ -93,7 +93,6 @@ void hd_http_bad_request(hd_response_t *resp);
 /* ---- httpd-worker.c ------------------------------------------------------- */
 
 typedef struct hd_worker_s {
-    int id;
     sem_t *ready;               /* posted once the loop is set up (or failed) */
     int listen_fd;
     int stop_fd;                /* eventfd shared by every worker: readable = stop */
