@@ -179,13 +179,18 @@ bool test_inline_path(void)
     return !test_under_asan() && !test_under_valgrind();
 }
 
-np_pool_t *test_create_ex_normal(const np_config_t *config)
+np_pool_t *test_create_ex_mode(const np_config_t *config, long debug_palloc)
 {
     long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
-    np_option_set(NP_OPTION_DEBUG_PALLOC, 0);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, debug_palloc);
     np_pool_t *pool = np_create_ex(config);
     np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
     return pool;
+}
+
+np_pool_t *test_create_ex_normal(const np_config_t *config)
+{
+    return test_create_ex_mode(config, 0);
 }
 
 np_pool_t *test_create_normal(size_t size)

@@ -49,6 +49,8 @@ bool test_inline_path(void);
  */
 np_pool_t *test_create_normal(size_t size);
 np_pool_t *test_create_ex_normal(const np_config_t *config);
+/* The same with NPOOL_DEBUG_PALLOC set to debug_palloc around the creation. */
+np_pool_t *test_create_ex_mode(const np_config_t *config, long debug_palloc);
 /* np_thread_pool(), made in normal mode if this thread has none yet. */
 np_pool_t *test_thread_pool_normal(void);
 #endif

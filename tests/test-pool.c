@@ -376,10 +376,7 @@ START_TEST(test_debug_palloc_gives_each_allocation_its_own_memory)
     np_backend_t be;
     test_backend_init(&tb, &be);
     np_config_t cfg = { .block_size = 4096, .backend = &be };
-    long saved = np_option_get(NP_OPTION_DEBUG_PALLOC);
-    np_option_set(NP_OPTION_DEBUG_PALLOC, 1);
-    np_pool_t *pool = np_create_ex(&cfg);
-    np_option_set(NP_OPTION_DEBUG_PALLOC, saved);
+    np_pool_t *pool = test_create_ex_mode(&cfg, 1);
     ck_assert_ptr_nonnull(pool);
     for (int i = 0; i < 10; i++)
         ck_assert_ptr_nonnull(i % 2 ? np_alloc(pool, 8) : np_nalloc(pool, 3));
