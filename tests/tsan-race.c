@@ -2,11 +2,12 @@
  * Proof that ThreadSanitizer still sees races in npool-style code after
  * npool's liburcu annotations (DESIGN.md §4).  A writer publishes
  * configurations built in pools and retires old ones; readers use them
- * inside read sections.  Built four times (TSan builds only):
+ * inside read sections.  Built four times (TSan builds only); tsan-race.sh
+ * runs them:
  *   NP_RACE_BUG=0  correct code: must run clean
- *   NP_RACE_BUG=1  a write after publish            (expected failure)
- *   NP_RACE_BUG=2  np_destroy without a grace period (expected failure)
- *   NP_RACE_BUG=3  a non-atomic counter shared by readers (expected failure)
+ *   NP_RACE_BUG=1  a write after publish            (TSan must report it)
+ *   NP_RACE_BUG=2  np_destroy without a grace period (TSan must report it)
+ *   NP_RACE_BUG=3  a non-atomic counter shared by readers (TSan must report it)
  */
 #include <pthread.h>
 #include <stdatomic.h>
