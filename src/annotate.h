@@ -13,7 +13,7 @@
  *   np__mem_pool_trim(pool)          reset: every chunk of the mempool goes
  *   np__mem_pool_exit(pool, p, len)  process exit, pool alive: used space
  *                                    p..p+len stays readable, but no chunks
- *   np__mem_redzone()                the pool's redzone, read at creation
+ *   np__mem_redzone_on()             whether pools get a redzone (NPOOL_REDZONE)
  *
  * Every small allocation is followed by a redzone (NPOOL_REDZONE bytes,
  * default 16) that stays inaccessible, so that one byte past an allocation
@@ -41,7 +41,7 @@
 #define NP_HAS_REDZONE 1
 #define np__asan_poison(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define np__asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#define np__mem_redzone()       ((size_t)np__option(NP_OPTION_REDZONE))
+#define np__mem_redzone_on()    1
 #else
 #define np__asan_poison(p, n)   ((void)(p), (void)(n))
 #define np__asan_unpoison(p, n) ((void)(p), (void)(n))
@@ -51,7 +51,7 @@
 #include <stdbool.h>
 #include <valgrind/memcheck.h>
 #define NP_VALGRIND 1
-/* Read once at load (rcu.c): the client requests cost ~18 instructions each. */
+/* Read once at load (annotate.c): the client requests cost ~18 instructions each. */
 extern bool np__on_valgrind;
 #define NP_VG(req)                do { if (__builtin_expect(np__on_valgrind, 0)) { req; } } while (0)
 #define np__vg_active()           np__on_valgrind
@@ -63,7 +63,7 @@ extern bool np__on_valgrind;
 #define np__vg_alloc(pool, p, n)  NP_VG(VALGRIND_MEMPOOL_ALLOC((pool), (p), (n)))
 #define np__vg_trim(pool)         NP_VG(VALGRIND_MEMPOOL_TRIM((pool), (pool), 0))
 #define NP_HAS_REDZONE 1
-#define np__mem_redzone()         (np__on_valgrind ? (size_t)np__option(NP_OPTION_REDZONE) : 0)
+#define np__mem_redzone_on()      np__on_valgrind
 #else
 #define np__vg_active()           0
 #define np__vg_noaccess(p, n)     ((void)(p), (void)(n))
@@ -79,7 +79,7 @@ extern bool np__on_valgrind;
 #define NP_REDZONE_OF(pool)     ((pool)->redzone)
 #else
 #define NP_REDZONE_OF(pool)     ((size_t)0)
-#define np__mem_redzone()       ((size_t)0)
+#define np__mem_redzone_on()    0
 #endif
 
 #define np__mem_block(pool, start, len) \

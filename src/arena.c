@@ -1,34 +1,38 @@
 /*
- * Per-thread arenas: the thread's own pool, a bounded cache of free blocks,
- * and the counters behind the global statistics.
+ * Per-thread arenas (arena.h): the thread's bounded cache of free blocks
+ * and large buffers, and the counters behind the global statistics.
  *
  * An arena is attached to a thread on its first npool call and torn down
  * by a pthread key destructor when the thread exits (threads npool did not
- * create included): the thread pool is destroyed, its cleanups run, and the
- * cached blocks go back to the backend.  The arena itself is then parked and
- * handed to the next new thread, counters and all, so the registry that
- * np_global_stats walks only ever grows to the peak number of threads and
- * nothing a reader may be looking at is ever freed.
+ * create included): first the thread layer's hook ends what it keeps there
+ * (the thread pool: its cleanups run), then the cached blocks go back to
+ * the backend.  The arena itself is then parked and handed to the next new
+ * thread, counters and all, so the registry that np_global_stats walks only
+ * ever grows to the peak number of threads and nothing a reader may be
+ * looking at is ever freed.
  *
- * Only the owning thread touches the cache and the pool; the counters are
- * relaxed atomics so that statistics readers see them without a lock, and
- * only the owner writes them (np__count: a load and a store, no locked
- * instruction; a parked arena changes owner under np__registry_lock).  If
- * an arena cannot be allocated the thread uses a static fallback arena
- * without a cache, whose counters many threads update atomically.
+ * Only the owning thread touches the cache; the counters are relaxed
+ * atomics so that statistics readers see them without a lock, and only the
+ * owner writes them (np__count; a parked arena changes owner under the
+ * registry lock).  If an arena cannot be allocated the thread uses a static
+ * fallback arena without a cache, whose counters many threads update
+ * atomically.
  */
-#include "internal.h"
+#include "arena.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+
+#include "options.h"
 
 #define NP_CACHE_BINS (sizeof(((np_arena_t *)0)->bins) / sizeof(((np_arena_t *)0)->bins[0]))
 
-static __thread np_arena_t *tls_arena __attribute__((tls_model("initial-exec")));
+__thread np_arena_t *np__tls_arena __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t arena_key;
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static bool arena_key_ok;
-static np_arena_t *parked;                      /* under np__registry_lock */
+static np_arena_t *parked;                      /* under the registry lock */
 
 np_arena_t np__fallback_arena = { .live = true, .no_cache = true };
 
@@ -37,10 +41,19 @@ static void arena_detach(void *arg);
 static void arena_init(void)
 {
     arena_key_ok = pthread_key_create(&arena_key, arena_detach) == 0;
-    np__registry_add_arena(&np__fallback_arena);
+    np__registry_add(NP_REG_ARENAS, &np__fallback_arena.node);
 }
 
-static np_arena_t *arena_attach(void)
+static void park(np_arena_t *a)
+{
+    np__registry_lock();
+    a->live = false;
+    a->next_parked = parked;
+    parked = a;
+    np__registry_unlock();
+}
+
+np_arena_t *np__arena_attach(void)
 {
     np_arena_t *a;
 
@@ -48,44 +61,41 @@ static np_arena_t *arena_attach(void)
     if (!arena_key_ok)
         return &np__fallback_arena;
 
-    pthread_mutex_lock(&np__registry_lock);
+    np__registry_lock();
     a = parked;
     if (a) {
         parked = a->next_parked;
         a->next_parked = NULL;
         a->live = true;
     }
-    pthread_mutex_unlock(&np__registry_lock);
+    np__registry_unlock();
 
     if (a == NULL) {
         a = calloc(1, sizeof(*a));
         if (a == NULL)
             return &np__fallback_arena;
         a->live = true;
-        np__registry_add_arena(a);
+        np__registry_add(NP_REG_ARENAS, &a->node);
     }
     if (pthread_setspecific(arena_key, a) != 0) {
-        pthread_mutex_lock(&np__registry_lock);
-        a->live = false;
-        a->next_parked = parked;
-        parked = a;
-        pthread_mutex_unlock(&np__registry_lock);
+        park(a);
         return &np__fallback_arena;
     }
-    tls_arena = a;
+    np__tls_arena = a;
     return a;
 }
 
-np_arena_t *np__arena(void)
+/* pthread key destructor: the thread is exiting. */
+static void arena_detach(void *arg)
 {
-    np_arena_t *a = tls_arena;
+    np_arena_t *a = arg;
 
-    return np_likely(a != NULL) ? a : arena_attach();
-}
-
-np_counters_t *np__counters(void)
-{
-    return &np__arena()->counters;
+    /* what the hook runs (cleanups) may call npool again: loop until quiet */
+    while (a->owned != NULL)
+        a->owned_exit(a);
+    np__cache_release_all(a);
+    np__tls_arena = NULL;
+    park(a);
 }
 
 /* ---- block cache --------------------------------------------------------- */
@@ -128,7 +138,7 @@ static void cache_release_list(np_arena_t *a, void **head, size_t size)
         free(b);
 }
 
-static void cache_release_all(np_arena_t *a)
+void np__cache_release_all(np_arena_t *a)
 {
     for (size_t i = 0; i < NP_CACHE_BINS; i++) {
         cache_release_list(a, &a->bins[i].head, a->bins[i].size);
@@ -139,10 +149,8 @@ static void cache_release_all(np_arena_t *a)
     a->large_held = 0;
 }
 
-void *np__cache_take(size_t size)
+void *np__cache_take(np_arena_t *a, size_t size)
 {
-    np_arena_t *a = np__arena();
-
     for (size_t i = 0; i < NP_CACHE_BINS; i++) {
         if (a->bins[i].head && a->bins[i].size == size) {
             a->bins[i].count--;
@@ -181,9 +189,8 @@ static long long cache_room(const np_arena_t *a)
 }
 
 /* Keep a free block if the thread's cache has room; false: caller frees it. */
-bool np__cache_put(void *block, size_t size)
+bool np__cache_put(np_arena_t *a, void *block, size_t size)
 {
-    np_arena_t *a = np__arena();
     size_t slot = cache_bin(a, size);
 
     if (slot == NP_CACHE_BINS || cache_room(a) < (long long)size)
@@ -196,17 +203,16 @@ bool np__cache_put(void *block, size_t size)
 
 /*
  * np__cache_put for a chain of blocks (a pool's, at np_destroy), with one
- * arena lookup, bin search and counter update for all of them.  Each block
- * links to the next through the pointer at link_off.  Keeps blocks from the
- * front while the cache has room; returns the first one it did not keep (the
- * caller frees that one and the rest), or NULL.
+ * bin search and counter update for all of them.  Each block links to the
+ * next through the pointer at link_off.  Keeps blocks from the front while
+ * the cache has room; returns the first one it did not keep (the caller
+ * frees that one and the rest), or NULL.
  */
-void *np__cache_put_chain(void *first, size_t link_off, size_t size)
+void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t size)
 {
     if (first == NULL)
         return NULL;
 
-    np_arena_t *a = np__arena();
     size_t slot = cache_bin(a, size);
     if (slot == NP_CACHE_BINS)
         return first;
@@ -236,9 +242,8 @@ void *np__cache_put_chain(void *first, size_t link_off, size_t size)
  * NP_OPTION_LARGE_CACHE, so that a burst of them cannot evict the blocks.
  * They are counted in the cached_* statistics like blocks.
  */
-void *np__large_take(unsigned cls)
+void *np__large_take(np_arena_t *a, unsigned cls)
 {
-    np_arena_t *a = np__arena();
     size_t size = np__large_class_bytes(cls);
     void *b = list_pop(a, &a->large[cls - 1], size);
 
@@ -248,9 +253,8 @@ void *np__large_take(unsigned cls)
 }
 
 /* Keep a free large buffer if the budget allows; false: caller frees it. */
-bool np__large_keep(void *buf, unsigned cls)
+bool np__large_keep(np_arena_t *a, void *buf, unsigned cls)
 {
-    np_arena_t *a = np__arena();
     size_t size = np__large_class_bytes(cls);
 
     if (a->no_cache || a->large_held + size > (size_t)np__option(NP_OPTION_LARGE_CACHE))
@@ -258,67 +262,6 @@ bool np__large_keep(void *buf, unsigned cls)
     a->large_held += size;
     list_push(a, &a->large[cls - 1], buf, size);
     return true;
-}
-
-/* ---- thread pool --------------------------------------------------------- */
-
-np_pool_t *np_thread_pool(void)
-{
-    np_arena_t *a = np__arena();
-
-    if (np_likely(a->pool != NULL))
-        return a->pool;
-    if (a->no_cache) {
-        errno = ENOMEM;                 /* no arena: nowhere to keep the pool */
-        return NULL;
-    }
-    static const np_config_t thread_config = { .block_size = NP_THREAD_POOL_SIZE };
-    a->pool = np__create(&thread_config, NP_F_THREAD_POOL);
-    return a->pool;
-}
-
-void np_thread_reset(void)
-{
-    np_arena_t *a = tls_arena;
-
-    if (a && a->pool)
-        np_reset(a->pool);
-}
-
-np_pool_t *np__thread_pool_peek(void)
-{
-    np_arena_t *a = tls_arena;
-
-    return a ? a->pool : NULL;
-}
-
-void np_thread_trim(void)
-{
-    np_arena_t *a = tls_arena;
-
-    if (a)
-        cache_release_all(a);
-}
-
-/* pthread key destructor: the thread is exiting. */
-static void arena_detach(void *arg)
-{
-    np_arena_t *a = arg;
-    np_pool_t *pool;
-
-    /* cleanups may still call npool, even np_thread_pool: loop until quiet */
-    while ((pool = a->pool) != NULL) {
-        a->pool = NULL;
-        np__pool_release(pool, false);
-    }
-    cache_release_all(a);
-    tls_arena = NULL;
-
-    pthread_mutex_lock(&np__registry_lock);
-    a->live = false;
-    a->next_parked = parked;
-    parked = a;
-    pthread_mutex_unlock(&np__registry_lock);
 }
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -341,22 +284,30 @@ void np__arena_sum(np_counters_t *sum, np_arena_t *a)
     NP_SUM(resets);
 }
 
+static void dump_arena(np_reg_node_t *node, void *ctx)
+{
+    np_arena_t *a = np_container_of(node, np_arena_t, node);
+    FILE *out = ((void **)ctx)[0];
+    unsigned *n = ((void **)ctx)[1];
+    np_counters_t c = { 0 };
+
+    np__arena_sum(&c, a);
+    fprintf(out, "  arena %-3u %-8s pools %-4lld blocks %-5lld (%lld B)  large %lld (%lld B)"
+            "  cache %lld blocks (%lld B)\n",
+            (*n)++, a->no_cache ? "fallback" : a->live ? "live" : "parked",
+            (long long)c.pools, (long long)c.blocks, (long long)c.block_bytes,
+            (long long)c.large_count, (long long)c.large_bytes,
+            (long long)c.cached_blocks, (long long)c.cached_bytes);
+}
+
 int np__arena_dump(FILE *out)
 {
     unsigned n = 0;
-    np_arena_t *a;
+    void *ctx[2] = { out, &n };
 
-    pthread_mutex_lock(&np__registry_lock);
-    cds_list_for_each_entry(a, &np__arenas, node) {
-        np_counters_t c = { 0 };
-        np__arena_sum(&c, a);
-        fprintf(out, "  arena %-3u %-8s pools %-4lld blocks %-5lld (%lld B)  large %lld (%lld B)"
-                "  cache %lld blocks (%lld B)\n",
-                n++, a->no_cache ? "fallback" : a->live ? "live" : "parked",
-                (long long)c.pools, (long long)c.blocks, (long long)c.block_bytes,
-                (long long)c.large_count, (long long)c.large_bytes,
-                (long long)c.cached_blocks, (long long)c.cached_bytes);
-    }
-    pthread_mutex_unlock(&np__registry_lock);
+    (void)np__arena();                  /* the registry holds the fallback from here on */
+    np__registry_lock();
+    np__registry_walk_locked(NP_REG_ARENAS, dump_arena, ctx);
+    np__registry_unlock();
     return 0;
 }

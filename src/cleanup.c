@@ -1,47 +1,24 @@
 /*
- * Cleanup handlers: run at np_reset and np_destroy, newest first, each once.
+ * Cleanups' public calls: np_cleanup_add, np_cleanup_run_file and the file
+ * handlers.  The list itself and its running belong to the core.
  */
-#include "internal.h"
+#include "core.h"
 
+#include <errno.h>
 #include <unistd.h>
 
-/*
- * Run every armed handler, newest first, and leave the list empty.  A
- * handler may add cleanups to the pool it runs for: they run in the next
- * round of the loop, so nothing added during a reset or destroy is lost.
- */
-void np__cleanup_run_all(np_pool_t *pool)
-{
-    np_cleanup_t *c;
-
-    while ((c = pool->cleanup) != NULL) {
-        pool->cleanup = NULL;
-        for (; c; c = c->next) {
-            np_cleanup_pt handler = c->handler;
-            if (handler) {
-                c->handler = NULL;
-                handler(c->data);
-            }
-        }
-    }
-}
+#include "account.h"
+#include "guard.h"
 
 static np_cleanup_t *cleanup_add(np_pool_t *pool, size_t size)
 {
-    np_cleanup_t *c = np__alloc_record(pool, sizeof(*c));
+    np_acct_snap_t before = np__acct_snap(pool);
+    np_cleanup_t *c = np__core_cleanup_add(pool, size);
 
-    if (c == NULL)
-        return NULL;
-    if (size) {
-        c->data = np__alloc(pool, size, NP_ALIGNMENT);
-        if (c->data == NULL)
-            return NULL;        /* c stays unused in the pool; nothing added */
-    } else {
-        c->data = NULL;
-    }
-    c->handler = NULL;
-    c->next = pool->cleanup;
-    pool->cleanup = c;
+    if (pool->flags & NP_F_SHARED)
+        np__shared_after(pool, before);
+    else
+        np__acct_after(pool, before);
     return c;
 }
 
@@ -57,13 +34,14 @@ np_cleanup_t *np_cleanup_add(np_pool_t *pool, size_t size)
     return c;
 }
 
+/* Run and disarm the armed file cleanup of fd; records without data are not file cleanups. */
 static int run_file(np_pool_t *pool, int fd)
 {
     for (np_cleanup_t *c = pool->cleanup; c; c = c->next) {
         if (c->handler != np_cleanup_file && c->handler != np_delete_file)
             continue;
         np_cleanup_file_t *cf = c->data;
-        if (cf->fd == fd) {
+        if (cf != NULL && cf->fd == fd) {
             np_cleanup_pt handler = c->handler;
             c->handler = NULL;
             handler(cf);

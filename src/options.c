@@ -2,9 +2,17 @@
  * Options: a table of values read once from the environment, changed with
  * np_option_set.  Sizes accept a k, m or g suffix (NPOOL_THREAD_CACHE=4m).
  */
-#include "internal.h"
+#include "config.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+
+#include "options.h"
+
+#define np_unlikely(x) __builtin_expect(!!(x), 0)
 
 typedef struct {
     const char *env;

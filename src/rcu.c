@@ -1,23 +1,7 @@
 /*
- * liburcu (urcu-bp): the registry of arenas and shared pools, read-side
- * sections, deferred destruction, fork handling and process exit.
+ * liburcu (urcu-bp) behind npool's names (rcu.h): read-side sections,
+ * grace periods, deferral, the exit barrier, and fork safety.
  *
- * Registry: two RCU lists guarded for writers by np__registry_lock.  Arenas
- * are only ever added (arena.c parks and reuses them); shared pools are
- * removed when destroyed, and their memory is released only after a grace
- * period, so np_global_stats walks both lists inside a read section without
- * taking any lock.
- */
-#include "internal.h"
-
-#include <stdlib.h>
-#include <string.h>
-
-pthread_mutex_t np__registry_lock = PTHREAD_MUTEX_INITIALIZER;
-CDS_LIST_HEAD(np__arenas);
-CDS_LIST_HEAD(np__shared_pools);
-
-/*
  * Fork safety around liburcu 0.13, whose own fork handlers leave gaps:
  *   - a call_rcu enqueue is two steps (swap the tail, then link); a fork
  *     between them leaves the child's callback queue broken for good;
@@ -28,26 +12,53 @@ CDS_LIST_HEAD(np__shared_pools);
  *   - the first call_rcu of a process creates the worker under a mutex while
  *     holding a read lock, and prefork holds that mutex while the worker
  *     waits for readers.
- * So enqueues and registrations take fork_lock shared (fork takes it
+ * So enqueues and registrations take the fork lock shared (fork takes it
  * exclusive), every thread registers once through register_thread, and the
  * worker is created once, outside any read section, before the first
  * enqueue.
  */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+#include "lockorder.h"
+#include "npool.h"
+#include "rcu.h"
+#include "urcu-wrap.h"
+
+_Static_assert(sizeof(struct rcu_head) <= sizeof(((np_rcu_head_t *)0)->urcu),
+               "np_rcu_head_t has no room for struct rcu_head");
+
 static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static __thread bool registered __attribute__((tls_model("initial-exec")));
+static __thread unsigned read_depth __attribute__((tls_model("initial-exec")));
+static __thread bool on_worker __attribute__((tls_model("initial-exec")));
 static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
+
+static void fork_lock_shared(void)
+{
+    np__lock_order_enter(NP_LOCK_FORK);
+    pthread_rwlock_rdlock(&fork_lock);
+}
+
+static void fork_unlock_shared(void)
+{
+    pthread_rwlock_unlock(&fork_lock);
+    np__lock_order_leave(NP_LOCK_FORK);
+}
 
 static void register_thread(void)
 {
-    pthread_rwlock_rdlock(&fork_lock);
+    fork_lock_shared();
     urcu_bp_register_thread();
-    pthread_rwlock_unlock(&fork_lock);
+    fork_unlock_shared();
     registered = true;
 }
 
 static inline void ensure_registered(void)
 {
-    if (np_unlikely(!registered))
+    if (__builtin_expect(!registered, 0))
         register_thread();
 }
 
@@ -62,6 +73,7 @@ static char gp_token, barrier_token;
 void np__read_lock(void)
 {
     ensure_registered();
+    read_depth++;
     urcu_bp_read_lock();
 }
 
@@ -69,42 +81,24 @@ void np__read_unlock(void)
 {
     np__tsan_release(&gp_token);
     urcu_bp_read_unlock();
+    read_depth--;
 }
 
-static void synchronize(void)
+bool np__rcu_reading(void)
 {
+    return read_depth != 0;
+}
+
+bool np__rcu_on_worker(void)
+{
+    return on_worker;
+}
+
+void np__rcu_synchronize(void)
+{
+    ensure_registered();
     urcu_bp_synchronize_rcu();
     np__tsan_acquire(&gp_token);
-}
-
-void np__registry_add_arena(np_arena_t *arena)
-{
-    pthread_mutex_lock(&np__registry_lock);
-    cds_list_add_tail_rcu(&arena->node, &np__arenas);
-    pthread_mutex_unlock(&np__registry_lock);
-}
-
-void np__registry_add_pool(np_pool_t *pool)
-{
-    pthread_mutex_lock(&np__registry_lock);
-    cds_list_add_tail_rcu(&pool->node, &np__shared_pools);
-    pool->flags |= NP_F_REGISTERED;
-    pthread_mutex_unlock(&np__registry_lock);
-}
-
-static void registry_unlink(np_pool_t *pool)
-{
-    pthread_mutex_lock(&np__registry_lock);
-    cds_list_del_rcu(&pool->node);
-    pool->flags &= ~NP_F_REGISTERED;
-    pthread_mutex_unlock(&np__registry_lock);
-}
-
-/* Take a shared pool off the registry; return once no reader can see it. */
-void np__registry_del_pool(np_pool_t *pool)
-{
-    registry_unlink(pool);
-    synchronize();
 }
 
 /* ---- public read side ---------------------------------------------------- */
@@ -116,39 +110,37 @@ void np_rcu_read_lock(void)
 
 void np_rcu_read_unlock(void)
 {
-    np__read_unlock();
-}
-
-/* ---- deferred destruction ------------------------------------------------ */
-
-static void deferred_destroy(struct rcu_head *head)
-{
-    np_pool_t *pool = caa_container_of(head, np_pool_t, rcu);
-
-    np__tsan_acquire(pool);
-    np__tsan_acquire(&gp_token);
-    /* liburcu's thread keeps no cache worth filling: blocks go to the backend */
-    np__pool_release(pool, false);
-    np__tsan_release(&barrier_token);
-}
-
-void np_destroy_deferred(np_pool_t *pool)
-{
-    if (pool == NULL)
-        return;
-    if (pool->flags & NP_F_THREAD_POOL) {
+    if (read_depth == 0) {              /* no matching np_rcu_read_lock */
         errno = EINVAL;
         return;
     }
-    /* unlinked now: the grace period call_rcu waits for covers registry readers */
-    if (pool->flags & NP_F_REGISTERED)
-        registry_unlink(pool);
+    np__read_unlock();
+}
+
+/* ---- deferral ------------------------------------------------------------ */
+
+static void deferred(struct rcu_head *rh)
+{
+    np_rcu_head_t *head = (np_rcu_head_t *)(void *)rh;
+
+    np__tsan_acquire(head->obj);
+    np__tsan_acquire(&gp_token);
+    on_worker = true;
+    head->fn(head->obj);
+    on_worker = false;
+    np__tsan_release(&barrier_token);
+}
+
+void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
+{
     ensure_registered();
     pthread_once(&worker_once, create_worker);
-    np__tsan_release(pool);
-    pthread_rwlock_rdlock(&fork_lock);
-    urcu_bp_call_rcu(&pool->rcu, deferred_destroy);
-    pthread_rwlock_unlock(&fork_lock);
+    head->fn = fn;
+    head->obj = obj;
+    np__tsan_release(obj);
+    fork_lock_shared();
+    urcu_bp_call_rcu((struct rcu_head *)(void *)head, deferred);
+    fork_unlock_shared();
 }
 
 void np_rcu_barrier(void)
@@ -158,87 +150,45 @@ void np_rcu_barrier(void)
     np__tsan_acquire(&barrier_token);
 }
 
-/* ---- fork and exit -------------------------------------------------------- */
-
-/*
- * A forked child must find every lock free and liburcu's call_rcu worker
- * usable.  The call_rcu workers are paused first (they may be destroying
- * pools, which takes the registry lock), then npool's own locks are taken in
- * their order (registry, shared pools), then liburcu's.
- */
-static void prefork(void)
+void np__rcu_exit_barrier(void)
 {
-    np_pool_t *pool;
+    urcu_bp_barrier();
+}
 
+/* ---- fork ---------------------------------------------------------------- */
+
+void np__rcu_prefork_begin(void)
+{
     urcu_bp_call_rcu_before_fork();
+    np__lock_order_enter(NP_LOCK_FORK);
     pthread_rwlock_wrlock(&fork_lock);
-    pthread_mutex_lock(&np__registry_lock);
-    cds_list_for_each_entry(pool, &np__shared_pools, node)
-        pthread_mutex_lock(&pool->mutex);
+}
+
+void np__rcu_prefork_end(void)
+{
     urcu_bp_before_fork();
 }
 
-static void postfork_parent(void)
+void np__rcu_postfork_parent(void)
 {
-    np_pool_t *pool;
-
     urcu_bp_after_fork_parent();
-    cds_list_for_each_entry(pool, &np__shared_pools, node)
-        pthread_mutex_unlock(&pool->mutex);
-    pthread_mutex_unlock(&np__registry_lock);
+}
+
+void np__rcu_postfork_parent_end(void)
+{
     pthread_rwlock_unlock(&fork_lock);
+    np__lock_order_leave(NP_LOCK_FORK);
     urcu_bp_call_rcu_after_fork_parent();
 }
 
-static void postfork_child(void)
+void np__rcu_postfork_child_begin(void)
 {
-    np_pool_t *pool;
-
     urcu_bp_after_fork_child();
-    cds_list_for_each_entry(pool, &np__shared_pools, node)
-        np__shared_after_fork_child(pool);
-    pthread_mutex_init(&np__registry_lock, NULL);
+}
+
+void np__rcu_postfork_child_end(void)
+{
     fork_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    np__lock_order_reset();
     urcu_bp_call_rcu_after_fork_child();
-}
-
-#ifdef NP_VALGRIND
-bool np__on_valgrind;
-
-/*
- * Only memcheck reads the mempool client requests, and pools made under
- * valgrind leave the fast path to issue them: under callgrind or cachegrind
- * (which preload no vgpreload_memcheck) npool runs its native code, so
- * their instruction counts are those of a real run.
- */
-static bool under_memcheck(void)
-{
-    const char *preload = getenv("LD_PRELOAD");
-
-    return RUNNING_ON_VALGRIND != 0 && (preload == NULL || strstr(preload, "vgpreload_memcheck"));
-}
-#endif
-
-__attribute__((constructor)) static void np__init(void)
-{
-#ifdef NP_VALGRIND
-    np__on_valgrind = under_memcheck();
-#endif
-    pthread_atfork(prefork, postfork_parent, postfork_child);
-}
-
-/*
- * Queued deferred destroys run before the process goes.  Under valgrind, the
- * exiting thread's pool, which nothing destroys at exit, gives its chunks
- * back to memcheck: they would be reported as leaks (a mempool chunk that no
- * pointer reaches is "definitely lost", though its pool is alive).
- */
-__attribute__((destructor)) static void np__fini(void)
-{
-    urcu_bp_barrier();
-#ifdef NP_VALGRIND
-    np_pool_t *tp = np__thread_pool_peek();
-    if (tp && np__vg_active())
-        np__pool_exit(tp);
-#endif
 }

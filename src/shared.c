@@ -1,19 +1,24 @@
 /*
- * The guard around public calls: the mutex of shared pools, and in debug
- * builds (--enable-debug) a detector of concurrent use of non-shared pools,
- * modelled on APR's APR_POOL_CONCURRENCY_CHECK.
+ * Shared pools (shared.h): the core under a recursive mutex, and per-thread
+ * regions for small requests.
  *
  * The mutex is recursive so that a cleanup handler running under np_reset
- * may allocate from its own shared pool.  Lock order: np__registry_lock,
- * then a pool's mutex; nothing takes the registry lock while holding a pool
- * mutex (the arena, whose creation takes it, is attached before locking).
+ * may allocate from its own shared pool.  Lock order (lockorder.h): the
+ * registry lock, then a pool's mutex; nothing takes the registry lock while
+ * holding a pool mutex (the arena, whose creation takes it, is attached
+ * before locking).
  */
-#include "internal.h"
+#include "shared.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-static int mutex_init(np_pool_t *pool)
+#include "account.h"
+#include "arena.h"
+#include "lockorder.h"
+#include "rcu.h"
+
+static int mutex_init(np_shared_t *sp)
 {
     pthread_mutexattr_t attr;
     int rc;
@@ -22,22 +27,38 @@ static int mutex_init(np_pool_t *pool)
         return -rc;
     rc = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     if (rc == 0)
-        rc = pthread_mutex_init(&pool->mutex, &attr);
+        rc = pthread_mutex_init(&sp->mutex, &attr);
     pthread_mutexattr_destroy(&attr);
     return -rc;
 }
 
-static void regions_init(np_pool_t *pool);
+/*
+ * A shared pool's critical sections are a few dozen instructions: a thread
+ * that finds the mutex taken tries again for a while before it sleeps in the
+ * kernel, where a wake-up costs far more than the section it waited for.
+ */
+#define NP_LOCK_SPINS 128
 
-int np__shared_init(np_pool_t *pool)
+void np__shared_lock(np_pool_t *pool)
 {
-    int rc = mutex_init(pool);
+    np_shared_t *sp = np__shared(pool);
 
-    if (rc == 0) {
-        regions_init(pool);
-        np__registry_add_pool(pool);
+    (void)np__arena();                  /* attached outside the mutex (lock order) */
+    np__lock_order_enter(NP_LOCK_POOL);
+    for (int i = 0; i < NP_LOCK_SPINS; i++) {
+        if (pthread_mutex_trylock(&sp->mutex) == 0)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
     }
-    return rc;
+    pthread_mutex_lock(&sp->mutex);
+}
+
+void np__shared_unlock(np_pool_t *pool)
+{
+    pthread_mutex_unlock(&np__shared(pool)->mutex);
+    np__lock_order_leave(NP_LOCK_POOL);
 }
 
 /* ---- thread regions -------------------------------------------------------
@@ -106,59 +127,66 @@ static size_t region_hdr(void)
  * figures go to the pool, the blocks are rewound, unclaimed, and a new
  * generation begins (none where regions are off).
  */
-void np__regions_reset(np_pool_t *pool)
+static void regions_reset(np_pool_t *pool)
 {
-    for (np_region_t *r = pool->regions; r; r = r->next) {
+    np_shared_t *sp = np__shared(pool);
+
+    for (np_region_t *r = sp->regions; r; r = r->next) {
         pool->head.allocs += atomic_load_explicit(&r->allocs, memory_order_relaxed);
         atomic_store_explicit(&r->allocs, 0, memory_order_relaxed);
         atomic_store_explicit(&r->last, r->start, memory_order_relaxed);
         r->gen = 0;
     }
-    pool->region_sweep = pool->regions;
-    atomic_store_explicit(&pool->region_gen, pool->region_serve ? next_id() : 0,
+    sp->region_sweep = sp->regions;
+    atomic_store_explicit(&sp->region_gen, sp->region_serve ? next_id() : 0,
                           memory_order_relaxed);
 }
 
 /* np_create: the pool's id, what its regions serve (0: off), its first generation. */
 static void regions_init(np_pool_t *pool)
 {
-    pool->region_id = next_id();
-    pool->region_serve = (pool->block_size - region_hdr()) / 4;   /* waste <= 1/4 */
-    if (pool->region_serve > pool->max)
-        pool->region_serve = pool->max;
-    if (np__pool_checked(pool) || pool->region_serve < 64)
-        pool->region_serve = 0;
-    np__regions_reset(pool);
+    np_shared_t *sp = np__shared(pool);
+
+    sp->region_id = next_id();
+    sp->region_serve = (pool->block_size - region_hdr()) / 4;   /* waste <= 1/4 */
+    if (sp->region_serve > pool->max)
+        sp->region_serve = pool->max;
+    if (np__pool_checked(pool) || sp->region_serve < 64)
+        sp->region_serve = 0;
+    regions_reset(pool);
 }
 
-/* np_destroy: the region blocks go back with the others. */
-void np__regions_release(np_pool_t *pool, bool to_cache)
+/* np_destroy: the region blocks go back before the chain. */
+static void regions_release(np_pool_t *pool)
 {
+    np_shared_t *sp = np__shared(pool);
     np_region_t *next;
 
-    for (np_region_t *r = pool->regions; r; r = next) {
+    for (np_region_t *r = sp->regions; r; r = next) {
         next = r->next;
-        np__block_put(pool, r, to_cache);
+        np__core_block_off_chain_put(pool, r);
     }
-    pool->regions = NULL;
+    sp->regions = NULL;
 }
 
 /* Bytes handed out from the region blocks; under the mutex. */
-size_t np__regions_used(const np_pool_t *pool)
+static size_t regions_used(np_pool_t *pool)
 {
+    np_shared_t *sp = np__shared(pool);
     size_t used = 0;
 
-    for (const np_region_t *r = pool->regions; r; r = r->next)
+    for (const np_region_t *r = sp->regions; r; r = r->next)
         used += atomic_load_explicit(&r->last, memory_order_relaxed) - r->start;
     return used;
 }
 
 /* Allocations served by the region blocks since the reset; under the mutex. */
-unsigned long long np__regions_allocs(const np_pool_t *pool)
+static unsigned long long regions_allocs(np_pool_t *pool)
 {
+    np_shared_t *sp = np__shared(pool);
     unsigned long long n = 0;
 
-    for (const np_region_t *r = pool->regions; r; r = r->next)
+    for (const np_region_t *r = sp->regions; r; r = r->next)
         n += atomic_load_explicit(&r->allocs, memory_order_relaxed);
     return n;
 }
@@ -180,7 +208,9 @@ static void *region_bump(np_region_t *r, size_t need, size_t align)
 /* Under the mutex: a new region block, made by the thread of slot t. */
 static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
 {
-    unsigned char *mem = np__block_add_region(pool);
+    np_shared_t *sp = np__shared(pool);
+    np_acct_snap_t before = np__acct_snap(pool);
+    unsigned char *mem = np__core_block_off_chain(pool);
 
     if (mem == NULL)
         return NULL;
@@ -192,10 +222,11 @@ static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
     r->gen = 0;
     r->owner = NULL;
     r->owner_next = NULL;
-    r->next = pool->regions;
-    pool->regions = r;
+    r->next = sp->regions;
+    sp->regions = r;
     *t->mine_tail = r;
     t->mine_tail = &r->owner_next;
+    np__shared_after(pool, before);
     return r;
 }
 
@@ -207,7 +238,8 @@ static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
  */
 static np_region_t *region_find_own(np_pool_t *pool, unsigned long long gen, size_t room)
 {
-    for (np_region_t *r = pool->regions; r; r = r->next) {
+    np_shared_t *sp = np__shared(pool);
+    for (np_region_t *r = sp->regions; r; r = r->next) {
         if (r->gen == gen && r->owner == tls_regions &&
             r->end - atomic_load_explicit(&r->last, memory_order_relaxed) >= room)
             return r;
@@ -219,12 +251,13 @@ static np_region_t *region_find_own(np_pool_t *pool, unsigned long long gen, siz
 static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigned long long gen,
                                  size_t need)
 {
+    np_shared_t *sp = np__shared(pool);
     np_region_t *r = NULL;
 
-    if (atomic_load_explicit(&pool->region_gen, memory_order_relaxed) != gen)
+    if (atomic_load_explicit(&sp->region_gen, memory_order_relaxed) != gen)
         return NULL;                            /* reset by a cleanup handler meanwhile */
-    if (t->pool != pool || t->pool_id != pool->region_id) {
-        *t = (struct region_slot){ .pool = pool, .pool_id = pool->region_id };
+    if (t->pool != pool || t->pool_id != sp->region_id) {
+        *t = (struct region_slot){ .pool = pool, .pool_id = sp->region_id };
         t->mine_tail = &t->mine;
         if ((r = region_find_own(pool, gen, need + NP_ALIGNMENT)) != NULL) {
             t->gen = gen;
@@ -233,7 +266,7 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
             return r;
         }
     }
-    if (!t->settled && t->warm < pool->region_serve) {
+    if (!t->settled && t->warm < sp->region_serve) {
         t->warm += need;                        /* a newcomer: the mutex, for now */
         return NULL;
     }
@@ -247,9 +280,9 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
         if (c->gen != gen)
             r = c;
     }
-    while (r == NULL && pool->region_sweep) {   /* blocks nobody claimed */
-        np_region_t *c = pool->region_sweep;
-        pool->region_sweep = c->next;
+    while (r == NULL && sp->region_sweep) {   /* blocks nobody claimed */
+        np_region_t *c = sp->region_sweep;
+        sp->region_sweep = c->next;
         if (c->gen != gen)
             r = c;
     }
@@ -263,16 +296,46 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
     return r;
 }
 
+/* Under the mutex: publish what a call moved, the regions' figures with the used bytes. */
+void np__shared_after(np_pool_t *pool, np_acct_snap_t before)
+{
+    if (!np__acct_moved(pool, before))
+        return;
+    if (np__acct_publish(pool, before))
+        np__acct_flush(pool, np__shared_used(pool), np__shared_allocs(pool));
+}
+
+size_t np__shared_used(np_pool_t *pool)
+{
+    return np__core_used(pool) + regions_used(pool);
+}
+
+unsigned long long np__shared_allocs(np_pool_t *pool)
+{
+    return pool->head.allocs + regions_allocs(pool);
+}
+
+/* Under the mutex: the core's allocation, and what it moved published. */
+static void *locked_alloc(np_pool_t *pool, size_t size, size_t align)
+{
+    np_acct_snap_t before = np__acct_snap(pool);
+    void *p = np__core_alloc(pool, size, align);
+
+    np__shared_after(pool, before);
+    return p;
+}
+
 /*
  * np_alloc and np_nalloc of a shared pool (size >= 1): from the calling
  * thread's region when the request is small enough, else under the mutex.
  */
 void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
 {
-    unsigned long long gen = atomic_load_explicit(&pool->region_gen, memory_order_relaxed);
+    np_shared_t *sp = np__shared(pool);
+    unsigned long long gen = atomic_load_explicit(&sp->region_gen, memory_order_relaxed);
     void *p;
 
-    if (gen != 0 && size <= pool->region_serve) {
+    if (gen != 0 && size <= sp->region_serve) {
         unsigned set = (unsigned)((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SETS;
         struct region_slot *t = &tls_regions[set][0];
         size_t need = np_align_up(size, align);
@@ -285,18 +348,82 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
         if (t->pool != pool)                    /* in neither entry: replace one */
             t = &tls_regions[set][tls_region_victim[set]];
         tls_region_victim[set] = t == &tls_regions[set][0] ? 1 : 0;
-        np__guard_enter(pool);
+        np__shared_lock(pool);
         np_region_t *r = region_claim(pool, t, gen, need);
         p = r ? region_bump(r, need, align) : NULL;
         if (p == NULL)                          /* not yet, no memory, or reset meanwhile */
-            p = np__alloc(pool, size, align);
-        np__guard_leave(pool);
+            p = locked_alloc(pool, size, align);
+        np__shared_unlock(pool);
         return p;
     }
-    np__guard_enter(pool);
-    p = np__alloc(pool, size, align);
-    np__guard_leave(pool);
+    np__shared_lock(pool);
+    p = locked_alloc(pool, size, align);
+    np__shared_unlock(pool);
     return p;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+int np__shared_init(np_pool_t *pool)
+{
+    np_shared_t *sp = np__shared(pool);
+
+    /* np__core_init cleared the core's fields; the wrapper's are ours */
+    memset((unsigned char *)sp + sizeof(sp->core), 0, sizeof(*sp) - sizeof(sp->core));
+    int rc = mutex_init(sp);
+    if (rc != 0)
+        return rc;
+    regions_init(pool);
+    np__registry_add(NP_REG_SHARED, &sp->node);
+    pool->flags |= NP_F_REGISTERED;
+    return 0;
+}
+
+/* The mutex held, every other user out: the core's reset, then the regions'. */
+void np__shared_reset(np_pool_t *pool)
+{
+    np__core_reset(pool);
+    regions_reset(pool);                /* every thread's region is rewound */
+}
+
+/* Off the registry: readers may see it until a grace period has passed. */
+void np__shared_unregister(np_pool_t *pool)
+{
+    np_assert(pool->flags & NP_F_REGISTERED);
+    np__registry_del(NP_REG_SHARED, &np__shared(pool)->node);
+    pool->flags &= ~NP_F_REGISTERED;
+}
+
+/*
+ * np_destroy, once no thread uses the pool and no registry reader sees it:
+ * the region blocks back to the source, the mutex gone.  The core's destroy
+ * follows.
+ */
+void np__shared_release(np_pool_t *pool)
+{
+    np_shared_t *sp = np__shared(pool);
+
+    np_assert(!(pool->flags & NP_F_REGISTERED));
+    regions_release(pool);
+    pthread_mutex_destroy(&sp->mutex);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+static void lock_node(np_reg_node_t *node, void *ctx)
+{
+    (void)ctx;
+    np_shared_t *sp = np_container_of(node, np_shared_t, node);
+    np__lock_order_enter(NP_LOCK_POOL);
+    pthread_mutex_lock(&sp->mutex);
+}
+
+static void unlock_node(np_reg_node_t *node, void *ctx)
+{
+    (void)ctx;
+    np_shared_t *sp = np_container_of(node, np_shared_t, node);
+    pthread_mutex_unlock(&sp->mutex);
+    np__lock_order_leave(NP_LOCK_POOL);
 }
 
 /*
@@ -304,91 +431,69 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
  * thread id that no longer exists (the child's thread has a new one), so a
  * recursive mutex cannot be unlocked: it is made anew instead.
  */
-void np__shared_after_fork_child(np_pool_t *pool)
+static void renew_node(np_reg_node_t *node, void *ctx)
 {
-    (void)mutex_init(pool);
+    (void)ctx;
+    (void)mutex_init(np_container_of(node, np_shared_t, node));
 }
 
-void np__shared_fini(np_pool_t *pool)
+void np__shared_prefork(void)
 {
-    pthread_mutex_destroy(&pool->mutex);
+    np__registry_walk_locked(NP_REG_SHARED, lock_node, NULL);
 }
 
-#ifdef NP_DEBUG
-static __thread char thread_token;
-
-static void misuse(np_pool_t *pool, const char *what)
+void np__shared_postfork_parent(void)
 {
-    fprintf(stderr, "npool: pool %p %s (non-shared pools are for one thread at a time; "
-            "use np_create_shared)\n", (void *)pool, what);
-    abort();
+    np__registry_walk_locked(NP_REG_SHARED, unlock_node, NULL);
 }
-#endif
 
-/*
- * A shared pool's critical sections are a few dozen instructions: a thread
- * that finds the mutex taken tries again for a while before it sleeps in the
- * kernel, where a wake-up costs far more than the section it waited for.
- */
-#define NP_LOCK_SPINS 128
-
-static void lock_shared(np_pool_t *pool)
+void np__shared_postfork_child(void)
 {
-    for (int i = 0; i < NP_LOCK_SPINS; i++) {
-        if (pthread_mutex_trylock(&pool->mutex) == 0)
-            return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+    np__registry_walk_locked(NP_REG_SHARED, renew_node, NULL);
+}
+
+/* ---- dump ------------------------------------------------------------------ */
+
+/* np_pool_dump: the region blocks; the mutex held. */
+void np__shared_dump_regions(np_pool_t *pool, FILE *out)
+{
+    np_shared_t *sp = np__shared(pool);
+    unsigned i = 0;
+
+    for (np_region_t *r = sp->regions; r; r = r->next, i++) {
+        uintptr_t last = atomic_load_explicit(&r->last, memory_order_relaxed);
+        fprintf(out, "  region %-3u %p  free %6zu B  %s\n", i, (void *)r, (size_t)(r->end - last),
+                r->gen == atomic_load_explicit(&sp->region_gen, memory_order_relaxed) ?
+                "claimed by a thread" : "unclaimed");
     }
-    pthread_mutex_lock(&pool->mutex);
 }
 
-void np__guard_enter(np_pool_t *pool)
+static void dump_node(np_reg_node_t *node, void *ctx)
 {
-    (void)np__arena();
-    if (pool->flags & NP_SHARED) {
-        lock_shared(pool);
-        return;
-    }
-#ifdef NP_DEBUG
-    void *self = &thread_token, *holder = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&pool->in_use, &holder, self,
-                                                 memory_order_acquire, memory_order_relaxed)
-        && holder != self)
-        misuse(pool, "used by two threads at once");
-    pool->in_use_depth++;
-#endif
-}
+    np_shared_t *sp = np_container_of(node, np_shared_t, node);
+    np_pool_t *pool = &sp->core;
+    FILE *out = ((void **)ctx)[0];
+    unsigned *n = ((void **)ctx)[1];
 
-void np__guard_leave(np_pool_t *pool)
-{
-    if (pool->flags & NP_SHARED) {
-        pthread_mutex_unlock(&pool->mutex);
-        return;
-    }
-#ifdef NP_DEBUG
-    if (--pool->in_use_depth == 0)
-        atomic_store_explicit(&pool->in_use, NULL, memory_order_release);
-#endif
+    np__shared_lock(pool);
+    fprintf(out, "  shared pool %p: %u blocks of %zu B, %zu B used, %zu large (%zu B), "
+            "%llu allocs\n", (void *)pool, pool->nblocks, pool->block_size,
+            np__shared_used(pool), pool->large_count, pool->large_bytes,
+            np__shared_allocs(pool));
+    np__shared_unlock(pool);
+    (*n)++;
 }
 
 /* Print every live shared pool (np_global_dump). */
 int np__shared_dump(FILE *out)
 {
-    np_pool_t *pool;
     unsigned n = 0;
+    void *ctx[2] = { out, &n };
 
-    pthread_mutex_lock(&np__registry_lock);
-    cds_list_for_each_entry(pool, &np__shared_pools, node) {
-        pthread_mutex_lock(&pool->mutex);
-        fprintf(out, "  shared pool %p: %u blocks of %zu B, %zu B used, %zu large (%zu B), "
-                "%llu allocs\n", (void *)pool, pool->nblocks, pool->block_size,
-                np__pool_used(pool), pool->large_count, pool->large_bytes, np__pool_allocs(pool));
-        pthread_mutex_unlock(&pool->mutex);
-        n++;
-    }
-    pthread_mutex_unlock(&np__registry_lock);
+    (void)np__arena();                  /* attached before the registry lock */
+    np__registry_lock();
+    np__registry_walk_locked(NP_REG_SHARED, dump_node, ctx);
+    np__registry_unlock();
     if (n == 0)
         fprintf(out, "  no shared pools\n");
     return 0;

@@ -1,25 +1,39 @@
 /*
- * Statistics and dumps.  A pool's own figures come from its fields; the
- * global ones are the sum of every arena's counters (arena.c), read inside
- * an RCU read section so that no allocating or exiting thread waits.
+ * Statistics and dumps: np_pool_stats, np_global_stats, np_pool_dump,
+ * np_global_dump.  A pool's own figures come from the core's fields (and a
+ * shared pool's regions); the global ones are the sum of every arena's
+ * counters (account.c publishes into them), read inside an RCU read section
+ * so that no allocating or exiting thread waits.
  */
-#include "internal.h"
+#include "core.h"
 
-#include <inttypes.h>
+#include <errno.h>
+#include <stdio.h>
 
+#include "account.h"
+#include "arena.h"
+#include "guard.h"
+#include "registry.h"
+#include "shared.h"
+
+/* A pool's figures, flushed into the global counters on the way. */
 static void fill_pool_stats(np_pool_t *pool, np_stats_t *out)
 {
-    np__pool_flush(pool, np__counters());       /* computes used and allocs once */
+    bool shared = (pool->flags & NP_F_SHARED) != 0;
+    size_t used = shared ? np__shared_used(pool) : np__core_used(pool);
+    unsigned long long allocs = shared ? np__shared_allocs(pool) : pool->head.allocs;
+
+    np__acct_flush(pool, used, allocs);
     *out = (np_stats_t){
         .pools = 1,
         .blocks = pool->nblocks,
         .block_bytes = (size_t)pool->nblocks * pool->block_size,
-        .used_bytes = pool->flushed_used,
+        .used_bytes = used,
         .large_count = pool->large_count,
         .large_bytes = pool->large_bytes,
-        .allocs = pool->flushed_allocs,
-        .resets = pool->resets,
-        .shared_pools = (pool->flags & NP_SHARED) ? 1 : 0,
+        .allocs = allocs,
+        .resets = pool->acct.resets,
+        .shared_pools = shared ? 1 : 0,
     };
 }
 
@@ -36,22 +50,27 @@ static size_t clamp(long long v)
     return v > 0 ? (size_t)v : 0;
 }
 
+static void sum_arena(np_reg_node_t *node, void *ctx)
+{
+    np__arena_sum(ctx, np_container_of(node, np_arena_t, node));
+}
+
+static void count_node(np_reg_node_t *node, void *ctx)
+{
+    (void)node;
+    (*(size_t *)ctx)++;
+}
+
 int np_global_stats(np_stats_t *out)
 {
     np_counters_t sum = { 0 };
     size_t shared = 0;
-    np_arena_t *a;
-    np_pool_t *pool;
 
     if (out == NULL)
         return -EINVAL;
     (void)np__arena();                  /* the registry exists from here on */
-    np__read_lock();
-    cds_list_for_each_entry_rcu(a, &np__arenas, node)
-        np__arena_sum(&sum, a);
-    cds_list_for_each_entry_rcu(pool, &np__shared_pools, node)
-        shared++;
-    np__read_unlock();
+    np__registry_walk_rcu(NP_REG_ARENAS, sum_arena, &sum);
+    np__registry_walk_rcu(NP_REG_SHARED, count_node, &shared);
 
 #define NP_GET(f) clamp(atomic_load_explicit(&sum.f, memory_order_relaxed))
     *out = (np_stats_t){
@@ -90,20 +109,15 @@ static void dump_pool(np_pool_t *pool, FILE *out)
     fill_pool_stats(pool, &s);
     fprintf(out, "npool pool %p: %s, block size %zu B, small max %zu B\n", (void *)pool,
             (pool->flags & NP_F_THREAD_POOL) ? "thread pool" :
-            (pool->flags & NP_SHARED) ? "shared" : "private", pool->block_size, pool->max);
+            (pool->flags & NP_F_SHARED) ? "shared" : "private", pool->block_size, pool->max);
     print_stats(out, &s);
     for (np_block_t *b = &pool->d; b; b = b->next, i++) {
         size_t free_bytes = (size_t)(b->end - b->last);
         fprintf(out, "  block %-3u %p  free %6zu B  failed %u%s\n", i, (void *)b, free_bytes,
-                b->failed, b == np__current(pool) ? "  <- current" : "");
+                (unsigned)b->failed, b == np__current(pool) ? "  <- current" : "");
     }
-    i = 0;
-    for (np_region_t *r = pool->regions; r; r = r->next, i++) {      /* shared pools only */
-        uintptr_t last = atomic_load_explicit(&r->last, memory_order_relaxed);
-        fprintf(out, "  region %-3u %p  free %6zu B  %s\n", i, (void *)r, (size_t)(r->end - last),
-                r->gen == atomic_load_explicit(&pool->region_gen, memory_order_relaxed) ?
-                "claimed by a thread" : "unclaimed");
-    }
+    if (pool->flags & NP_F_SHARED)
+        np__shared_dump_regions(pool, out);
     i = 0;
     for (np_large_t *l = pool->large; l; l = l->next) {
         if (l->ptr)

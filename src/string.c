@@ -1,7 +1,9 @@
 /*
  * Copies of strings and memory into a pool.
  */
-#include "internal.h"
+#include "core.h"
+
+#include <errno.h>
 
 #include <stdarg.h>
 #include <stdio.h>

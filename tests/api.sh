@@ -7,7 +7,13 @@ top_srcdir=${top_srcdir:-..}
 lib=../src/.libs/libnpool.so
 fail=0
 
-exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort)
+# nm prints versioned symbols as name@@NODE: every one must carry a version node
+versioned=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ {print $3}')
+unversioned=$(printf '%s\n' "$versioned" | grep -v '@@NPOOL_1\.[0-9]*$' | grep -v '^NPOOL_' || true)
+if [ -n "$unversioned" ]; then
+    echo "FAIL: exported symbols without an NPOOL_ version node:"; echo "$unversioned"; fail=1
+fi
+exported=$(printf '%s\n' "$versioned" | grep -v '^NPOOL_' | sed 's/@.*//' | sort)
 stray=$(printf '%s\n' "$exported" | grep -v '^np_' || true)
 if [ -n "$stray" ]; then
     echo "FAIL: symbols outside the np_ namespace are exported:"; echo "$stray"; fail=1

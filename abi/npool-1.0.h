@@ -1,0 +1,451 @@
+/*
+ * npool - the nginx memory pool, made safe and fast for multithreaded servers.
+ *
+ * A pool hands out memory by bumping a pointer through a chain of fixed-size
+ * blocks; requests larger than the pool's "small" limit get their own backend
+ * allocation, kept on a list.  Nothing is freed one by one (except large
+ * allocations, with np_free): everything goes at once with np_reset or
+ * np_destroy, after the pool's cleanup handlers have run.
+ *
+ * Error convention: functions returning a pointer return NULL and set errno
+ * (ENOMEM, EINVAL); functions returning int return 0 or a negative errno
+ * value.  No function aborts on bad input: a NULL pool, an impossible size or
+ * a bad alignment is reported, never dereferenced.  A size above PTRDIFF_MAX
+ * fails with ENOMEM before any backend call.
+ *
+ * ---------------------------------------------------------------------------
+ * Threading contract
+ * ---------------------------------------------------------------------------
+ *
+ * | call                             | non-shared pool    | shared pool      | thread pool       |
+ * |----------------------------------|--------------------|------------------|-------------------|
+ * | alloc family, np_free, cleanups, | one thread at a    | any thread (see  | owner thread only |
+ * | reset, np_pool_stats             | time               | below)           |                   |
+ * | np_destroy                       | one thread, no     | no other user    | never (thread     |
+ * |                                  | other user         |                  | exit does it)     |
+ * | np_destroy_deferred              | any thread, after  | same             | never             |
+ * |                                  | its last alloc     |                  |                   |
+ *
+ * "One thread at a time": a non-shared pool may move between threads (a
+ * request handed from one worker to another) as long as the hand-over itself
+ * synchronises (a mutex, a queue).  Its blocks then go to the cache of the
+ * thread that destroys it.  Builds configured with --enable-debug abort with
+ * a message naming the pool when two threads use one non-shared pool at once.
+ *
+ * Calls that take no pool (np_thread_*, np_rcu_*, np_global_*, options) may
+ * be made from any thread at any time.
+ *
+ * Shared pools: every call takes the pool's (recursive) mutex, except small
+ * np_alloc and np_nalloc requests (up to a quarter of a block): each thread
+ * serves those from a region of the pool, a block it claims under the mutex
+ * and then bumps alone (after its first quarter block of requests, which
+ * take the mutex, so that a thread that allocates little holds no block).
+ * After np_reset a thread claims first the blocks it had, then those of
+ * threads that have exited, then new ones.  np_reset and
+ * np_destroy still need every other thread out of the pool, as the table
+ * says: the application synchronises that (a barrier, a reference count).
+ *
+ * Memory ordering: memory returned by one thread's np_alloc on a shared pool
+ * may be handed to another thread only through the application's own
+ * synchronisation (or rcu_assign_pointer).
+ */
+#ifndef NPOOL_H
+#define NPOOL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define NP_API __attribute__((visibility("default")))
+#else
+#define NP_API
+#endif
+
+#if defined(__GNUC__)
+#define NP_MALLOC_LIKE __attribute__((malloc))
+#define NP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NP_MALLOC_LIKE
+#define NP_PRINTF(f, a)
+#endif
+
+#define NP_VERSION_MAJOR 1
+#define NP_VERSION_MINOR 0
+#define NP_VERSION_PATCH 0
+#define NP_VERSION "1.0.0"
+
+/* The version of the library actually linked ("1.0.0"). */
+NP_API const char *np_version(void);
+
+/* ===========================================================================
+ * Pools
+ * ======================================================================== */
+
+typedef struct np_pool_s np_pool_t;          /* opaque */
+
+/* Default block size of a pool. */
+#define NP_DEFAULT_POOL_SIZE (16 * 1024)
+
+/*
+ * Block size of the per-thread pools (np_thread_pool): one pool per thread,
+ * kept for the thread's life and reset per request, so larger blocks cost
+ * little memory and save block changes within a request.
+ */
+#define NP_THREAD_POOL_SIZE (64 * 1024)
+
+/* Smallest block size np_create accepts; smaller sizes fail with EINVAL. */
+#define NP_MIN_POOL_SIZE 1024
+
+/* Alignment np_alloc and np_calloc guarantee: >= alignof(max_align_t). */
+#define NP_ALIGNMENT 16
+
+/*
+ * Where a pool's blocks and large allocations come from.  alloc must return
+ * memory aligned at least like malloc's, or NULL.  memalign may be NULL: npool
+ * then over-allocates with alloc and aligns inside.  free receives exactly the
+ * pointers alloc and memalign returned.  The backend (and ctx) must outlive
+ * every pool that uses it; for np_destroy_deferred, until np_rcu_barrier().
+ * The functions may be called from any thread that uses such a pool, and
+ * from liburcu's callback thread for deferred destroys.
+ */
+typedef struct np_backend_s {
+    void *(*alloc)(size_t size, void *ctx);
+    void  (*free)(void *ptr, void *ctx);
+    void *(*memalign)(size_t alignment, size_t size, void *ctx);
+    void  *ctx;
+} np_backend_t;
+
+/* Pool flag: any thread may use the pool; calls take its (recursive) mutex,
+ * small allocations come from per-thread regions (see the contract above). */
+#define NP_SHARED 0x1
+
+typedef struct np_config_s {
+    size_t block_size;          /* 0: NP_DEFAULT_POOL_SIZE */
+    size_t max_small;           /* 0: nginx default, min(block space, page size - 1);
+                                   larger than a block holds: clamped to what fits */
+    unsigned flags;             /* NP_SHARED */
+    const np_backend_t *backend;/* NULL: libc, through the thread block cache.
+                                   The struct is copied; ctx is not. */
+} np_config_t;
+
+/*
+ * Create a pool whose blocks are size bytes (0: NP_DEFAULT_POOL_SIZE).
+ * Any thread.  Returns NULL with EINVAL if size < NP_MIN_POOL_SIZE, ENOMEM if
+ * no memory.  The caller owns the pool and releases it with np_destroy.
+ */
+NP_API np_pool_t *np_create(size_t size);
+
+/* Like np_create, but the pool is shared (NP_SHARED): usable from any thread. */
+NP_API np_pool_t *np_create_shared(size_t size);
+
+/*
+ * Create a pool from a configuration (NULL: all defaults).  Returns NULL with
+ * EINVAL for a bad configuration (block_size too small, unknown flags, a
+ * backend without alloc or free), ENOMEM if no memory.
+ */
+NP_API np_pool_t *np_create_ex(const np_config_t *config);
+
+/*
+ * Run the pool's cleanups (newest first), release its large allocations and
+ * its blocks.  NULL is a no-op.  No other thread may use the pool during or
+ * after the call.  A thread pool (np_thread_pool) is never destroyed this
+ * way: the call sets errno to EINVAL and does nothing.  Do not destroy a
+ * shared pool inside np_rcu_read_lock(): it waits for a grace period.
+ */
+NP_API void np_destroy(np_pool_t *pool);
+
+/*
+ * Run the cleanups (newest first) and empty the cleanup list, release large
+ * allocations, rewind every block (the blocks are kept).  Every pointer the
+ * pool handed out becomes invalid.  NULL is a no-op.
+ */
+NP_API void np_reset(np_pool_t *pool);
+
+/* ===========================================================================
+ * Allocation.  All: NULL pool -> NULL/EINVAL; no memory -> NULL/ENOMEM.
+ * The memory belongs to the pool and lives until np_reset or np_destroy.
+ * ======================================================================== */
+
+/* size bytes aligned to NP_ALIGNMENT.  size 0 returns a valid pointer. */
+NP_API void *np_alloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
+
+/* size bytes, unaligned (tightly packed: for strings and byte buffers). */
+NP_API void *np_nalloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
+
+/*
+ * ---------------------------------------------------------------------------
+ * The inline fast path
+ * ---------------------------------------------------------------------------
+ *
+ * np_alloc and np_nalloc are also macros that try the pool's current block
+ * inline, in the caller, and call the library only when that block has no
+ * room or the pool needs the library on every call.  The exported functions
+ * behave exactly the same; `(np_alloc)(pool, size)` or a function pointer
+ * reaches them directly, and defining NPOOL_NO_INLINE before including this
+ * header turns the macros off (for a breakpoint on every allocation, say).
+ *
+ * What the inline path reads is part of the ABI: every pool starts with an
+ * np_pool_head_t.  cursor points at two pointers, the first free byte of the
+ * block small requests try first and the end of its usable space (aligned to
+ * NP_ALIGNMENT); inline_max is the largest request the inline path may serve.
+ * The library sets inline_max to 0 for pools that must see every call
+ * (shared pools, --enable-debug, NPOOL_DEBUG_PALLOC, memcheck, ASan builds
+ * of the library), and a later version that changes the layout of
+ * blocks will set it to 0 in every pool, so that programs built against this
+ * header keep working through the exported functions.  Nothing else of a
+ * pool is public; applications never write these fields.
+ */
+typedef struct np_pool_head_s {
+    unsigned char **cursor;         /* [0]: first free byte, [1]: end of the current block */
+    size_t inline_max;              /* largest request served inline; 0: none */
+    unsigned long long allocs;      /* allocations served (np_stats_t.allocs adds
+                                       those of a shared pool's thread regions) */
+} np_pool_head_t;
+
+/*
+ * size bytes aligned to align (a power of two; 1: unaligned) from the pool's
+ * current block when 1 <= size <= inline_max, the block's first free byte is
+ * aligned and the block has room; else what slow(pool, size) returns.  The
+ * size is rounded up to align, as the library does, so that after np_alloc
+ * the next np_alloc finds its start aligned; only an np_nalloc in between
+ * sends it through the library, which aligns.
+ */
+static inline void *np__bump(np_pool_t *pool, size_t size, size_t align,
+                             void *(*slow)(np_pool_t *, size_t))
+{
+    np_pool_head_t *h = (np_pool_head_t *)(void *)pool;
+
+    if (pool != NULL && size - 1 < h->inline_max) {
+        unsigned char **cur = h->cursor;
+        unsigned char *m = cur[0];
+        size_t step = (size + (align - 1)) & ~(align - 1);
+
+        if (((size_t)m & (align - 1)) == 0 && (size_t)(cur[1] - m) >= step) {
+            cur[0] = m + step;
+            h->allocs++;
+            return m;
+        }
+    }
+    return slow(pool, size);
+}
+
+static inline void *np__alloc_inline(np_pool_t *pool, size_t size)
+{
+    return np__bump(pool, size, NP_ALIGNMENT, np_alloc);
+}
+
+static inline void *np__nalloc_inline(np_pool_t *pool, size_t size)
+{
+    return np__bump(pool, size, 1, np_nalloc);
+}
+
+#ifndef NPOOL_NO_INLINE
+#define np_alloc(pool, size)  np__alloc_inline((pool), (size))
+#define np_nalloc(pool, size) np__nalloc_inline((pool), (size))
+#endif
+
+/* np_alloc, zero-filled. */
+NP_API void *np_calloc(np_pool_t *pool, size_t size) NP_MALLOC_LIKE;
+
+/* np_alloc of n * size bytes; ENOMEM if the product overflows. */
+NP_API void *np_alloc_array(np_pool_t *pool, size_t n, size_t size) NP_MALLOC_LIKE;
+
+/*
+ * A large allocation of size bytes aligned to alignment (a power of two; else
+ * EINVAL, 0 included).  It can be released early with np_free.
+ */
+NP_API void *np_memalign(np_pool_t *pool, size_t size, size_t alignment) NP_MALLOC_LIKE;
+
+/*
+ * Release a large allocation (one larger than the pool's small limit, or one
+ * from np_memalign) at once.  Returns 0, -EINVAL for a NULL pool or pointer,
+ * or -ENOENT if ptr is not a live large allocation of this pool (a small
+ * allocation, a foreign or an already freed pointer): nothing is freed then.
+ */
+NP_API int np_free(np_pool_t *pool, void *ptr);
+
+/* Copies of strings and memory, in the pool.  NULL source: NULL/EINVAL. */
+NP_API char *np_strdup(np_pool_t *pool, const char *s) NP_MALLOC_LIKE;
+/* At most n bytes of s, always NUL-terminated. */
+NP_API char *np_strndup(np_pool_t *pool, const char *s, size_t n) NP_MALLOC_LIKE;
+/* size bytes of ptr, aligned to NP_ALIGNMENT. */
+NP_API void *np_memdup(np_pool_t *pool, const void *ptr, size_t size) NP_MALLOC_LIKE;
+/* printf into the pool.  NULL fmt: NULL/EINVAL; a format error: NULL/EINVAL. */
+NP_API char *np_asprintf(np_pool_t *pool, const char *fmt, ...) NP_PRINTF(2, 3) NP_MALLOC_LIKE;
+/* np_asprintf with a va_list (ap is consumed as by vsnprintf). */
+NP_API char *np_vasprintf(np_pool_t *pool, const char *fmt, va_list ap) NP_PRINTF(2, 0) NP_MALLOC_LIKE;
+
+/* ===========================================================================
+ * Cleanups: handlers run at np_reset and np_destroy, newest first, each once.
+ * ======================================================================== */
+
+typedef void (*np_cleanup_pt)(void *data);
+typedef struct np_cleanup_s np_cleanup_t;
+struct np_cleanup_s {
+    np_cleanup_pt handler;      /* set by the caller; NULL: skipped */
+    void *data;                 /* size bytes from the pool, or NULL if size was 0 */
+    np_cleanup_t *next;
+};
+
+/*
+ * Add a cleanup to the pool and return it with handler NULL; the caller sets
+ * handler (and fills data).  Returns NULL with ENOMEM (nothing added) or EINVAL.
+ * The record belongs to the pool.
+ */
+NP_API np_cleanup_t *np_cleanup_add(np_pool_t *pool, size_t size);
+
+/* Data of the file cleanups: np_cleanup_add(pool, sizeof(np_cleanup_file_t)). */
+typedef struct {
+    int fd;
+    const char *name;
+} np_cleanup_file_t;
+
+/*
+ * Run the file cleanup (np_cleanup_file or np_delete_file) registered for fd
+ * now, and disarm it so it never runs again.  Returns 0, -ENOENT if no armed
+ * file cleanup has that fd, -EINVAL for a NULL pool.
+ */
+NP_API int np_cleanup_run_file(np_pool_t *pool, int fd);
+
+/* Cleanup handler: close(fd).  data is an np_cleanup_file_t. */
+NP_API void np_cleanup_file(void *data);
+
+/* Cleanup handler: unlink(name), then close(fd).  data is an np_cleanup_file_t. */
+NP_API void np_delete_file(void *data);
+
+/* ===========================================================================
+ * Per-thread pools and block caches
+ * ======================================================================== */
+
+/*
+ * This thread's pool: created on first use (NP_THREAD_POOL_SIZE blocks,
+ * otherwise the default configuration), stable
+ * for the thread's life, destroyed (cleanups run) when the thread exits,
+ * threads npool did not create included.  Only this thread may use it.
+ * Returns NULL with ENOMEM if it cannot be created.
+ */
+NP_API np_pool_t *np_thread_pool(void);
+
+/* np_reset on this thread's pool, if it has one; otherwise nothing. */
+NP_API void np_thread_reset(void);
+
+/* Give every block and large buffer in this thread's cache back to the backend. */
+NP_API void np_thread_trim(void);
+
+/* ===========================================================================
+ * RCU: deferred destruction (liburcu, urcu-bp flavor)
+ * ======================================================================== */
+
+/*
+ * Read-side critical section around every read of data in pools that may be
+ * retired with np_destroy_deferred.  Nests; never blocks; any thread (threads
+ * register with liburcu by themselves).  Do not call np_rcu_barrier or destroy
+ * a shared pool inside one.
+ */
+NP_API void np_rcu_read_lock(void);
+NP_API void np_rcu_read_unlock(void);
+
+/*
+ * Destroy pool after a grace period: its cleanups run and its memory is
+ * released on liburcu's callback thread, once every thread that was inside
+ * np_rcu_read_lock() when this was called has left its read section.  Any
+ * thread, after the pool's last allocation; the caller gives up the pool.
+ * NULL is a no-op; a thread pool is refused (errno EINVAL).  If the callback
+ * cannot be queued (out of memory inside liburcu) the call waits for the grace
+ * period and destroys the pool itself.  Queued destroys run at process exit.
+ */
+NP_API void np_destroy_deferred(np_pool_t *pool);
+
+/* Wait until every deferred destroy queued so far has run.  Not inside a read section. */
+NP_API void np_rcu_barrier(void);
+
+/* ===========================================================================
+ * Statistics and dumps
+ * ======================================================================== */
+
+typedef struct np_stats_s {
+    size_t pools;          /* live pools (global statistics; 1 for np_pool_stats) */
+    size_t blocks;         /* blocks held by pools */
+    size_t block_bytes;
+    size_t used_bytes;     /* bytes handed out from blocks, padding included */
+    size_t large_count;    /* live large allocations */
+    size_t large_bytes;
+    size_t cached_blocks;  /* free blocks and large buffers held in thread caches (global) */
+    size_t cached_bytes;
+    unsigned long long allocs, resets;
+    size_t shared_pools;   /* live shared pools (global statistics) */
+} np_stats_t;
+
+/*
+ * Statistics of one pool.  The owner thread (any thread if the pool is
+ * shared).  Returns 0, or -EINVAL for a NULL pool or out.
+ */
+NP_API int np_pool_stats(np_pool_t *pool, np_stats_t *out);
+
+/*
+ * Statistics of every pool and thread cache of the process.  Any thread;
+ * never blocks allocating or exiting threads.  A live pool's allocs are
+ * counted as of its last block-level event (a new block, a large allocation,
+ * a reset, np_pool_stats); a shared pool's, and any pool's used_bytes, as of
+ * its last reset or np_pool_stats, or the last time its block count reached a
+ * power of two (at most half its blocks behind while it grows).  Exact for
+ * destroyed pools and pools just reset or asked.  Returns 0 or -EINVAL.
+ */
+NP_API int np_global_stats(np_stats_t *out);
+
+/*
+ * Print a pool for a person: blocks with used and free bytes, large
+ * allocations, cleanups.  Same threads as np_pool_stats.  Returns 0, or
+ * -EINVAL for a NULL pool or stream.
+ */
+NP_API int np_pool_dump(np_pool_t *pool, FILE *out);
+
+/*
+ * Print the global statistics, every thread arena (pools, blocks, cache) and
+ * every live shared pool.  Any thread.  Returns 0 or -EINVAL.
+ */
+NP_API int np_global_dump(FILE *out);
+
+/* ===========================================================================
+ * Options.  Read once from the environment at first use; np_option_set
+ * changes them for pools and thread caches created afterwards.
+ * ======================================================================== */
+
+typedef enum np_option_e {
+    NP_OPTION_THREAD_CACHE = 0, /* NPOOL_THREAD_CACHE: bytes of free blocks a
+                                   thread keeps (default 1 MiB; 0 disables) */
+    NP_OPTION_DEBUG_PALLOC,     /* NPOOL_DEBUG_PALLOC=1: every allocation is a
+                                   separate backend allocation (for ASan and
+                                   valgrind), released at reset or destroy */
+    NP_OPTION_REDZONE,          /* NPOOL_REDZONE: bytes of inaccessible redzone
+                                   after each small allocation in ASan builds,
+                                   and under valgrind in builds with valgrind's
+                                   headers (default 16; 0 disables; read at
+                                   pool creation) */
+    NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
+                                   a thread keeps besides NPOOL_THREAD_CACHE
+                                   (default 2 MiB; 0 disables).  Large requests
+                                   of 4-64 KiB on default-backend pools come
+                                   from it in 16 size classes (at most 25%
+                                   rounding) and go back to it at np_free,
+                                   reset and destroy; not with NPOOL_DEBUG_PALLOC,
+                                   ASan or valgrind, which must see each one */
+    NP_OPTION_COUNT
+} np_option_t;
+
+/* The option's value, or -1 with errno EINVAL for an unknown option. */
+NP_API long np_option_get(np_option_t option);
+
+/* Set an option.  Returns 0, or -EINVAL for an unknown option or a negative value. */
+NP_API int np_option_set(np_option_t option, long value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NPOOL_H */

@@ -1,0 +1,82 @@
+/*
+ * Accounting (account.h): a pool's figures into the calling thread's arena
+ * counters, which np_global_stats sums without a lock.
+ */
+#include "account.h"
+
+#include "arena.h"
+
+void np__acct_born(np_pool_t *pool)
+{
+    np_counters_t *c = &np__arena()->counters;
+
+    np__count(&c->pools, 1);
+    np__count(&c->blocks, 1);
+    np__count(&c->block_bytes, (long long)pool->block_size);
+}
+
+/* Publish the blocks and large allocations gained or lost since before. */
+bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
+{
+    np_counters_t *c = &np__arena()->counters;
+    long long blocks = (long long)pool->nblocks - (long long)before.nblocks;
+
+    if (blocks) {
+        np__count(&c->blocks, blocks);
+        np__count(&c->block_bytes, blocks * (long long)pool->block_size);
+    }
+    if (pool->large_count != before.large_count || pool->large_bytes != before.large_bytes) {
+        np__count(&c->large_count, (long long)pool->large_count - (long long)before.large_count);
+        np__count(&c->large_bytes, (long long)pool->large_bytes - (long long)before.large_bytes);
+    }
+    /* a power of two passed on the way up: the used bytes are due */
+    return blocks > 0 && (pool->nblocks & (pool->nblocks - 1)) == 0;
+}
+
+void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
+{
+    np_counters_t *c = &np__arena()->counters;
+
+    np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
+    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
+    pool->acct.used = used;
+    pool->acct.allocs = allocs;
+}
+
+static void flush_allocs(np_pool_t *pool, unsigned long long allocs)
+{
+    np__count(&np__arena()->counters.allocs, (long long)(allocs - pool->acct.allocs));
+    pool->acct.allocs = allocs;
+}
+
+void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
+{
+    if (np__acct_publish(pool, before))
+        np__acct_flush(pool, np__core_used(pool), pool->head.allocs);
+    else
+        flush_allocs(pool, pool->head.allocs);
+}
+
+void np__acct_reset(np_pool_t *pool)
+{
+    pool->acct.resets++;
+    np__count(&np__arena()->counters.resets, 1);
+}
+
+/*
+ * The pool is about to be released: its allocations and bytes are flushed
+ * (the totals of destroyed pools stay exact), then everything it held leaves
+ * the live figures.
+ */
+void np__acct_gone(np_pool_t *pool, size_t used, unsigned long long allocs)
+{
+    np_counters_t *c = &np__arena()->counters;
+
+    np__acct_flush(pool, used, allocs);
+    np__count(&c->used_bytes, -(long long)pool->acct.used);
+    np__count(&c->pools, -1);
+    np__count(&c->blocks, -(long long)pool->nblocks);
+    np__count(&c->block_bytes, -(long long)pool->nblocks * (long long)pool->block_size);
+    np__count(&c->large_count, -(long long)pool->large_count);
+    np__count(&c->large_bytes, -(long long)pool->large_bytes);
+}

@@ -1,0 +1,110 @@
+/*
+ * The thread arena: what each thread owns — a bounded cache of free blocks
+ * and large buffers, the counters behind the global statistics, and one
+ * slot for the thread layer's own state (the thread pool) with the hook
+ * that ends it at thread exit.
+ */
+#ifndef NPOOL_ARENA_H
+#define NPOOL_ARENA_H
+
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core.h"
+#include "registry.h"
+
+/*
+ * Large allocations of 4 KiB < size <= 64 KiB come from the thread cache in
+ * classes 1..NP_LARGE_CLASSES, four per power of two (5, 6, 7, 8, 10, 12,
+ * ... 56, 64 KiB) so that rounding up wastes at most 25%; class 0: the
+ * backend, uncached.
+ */
+#define NP_LARGE_MIN     ((size_t)4096)
+#define NP_LARGE_MAX     ((size_t)65536)
+#define NP_LARGE_CLASSES 16
+
+static inline size_t np__large_class_bytes(unsigned cls)
+{
+    unsigned k = 12 + (cls - 1) / 4;            /* size in (2^k, 2^(k+1)] */
+
+    return (size_t)(4 + 1 + (cls - 1) % 4) << (k - 2);
+}
+
+/* Global counters: signed so a pool destroyed by another thread than the one
+ * that made it can push one arena below zero; the sum is what counts. */
+typedef struct np_counters_s {
+    _Atomic long long pools, blocks, block_bytes, used_bytes;
+    _Atomic long long large_count, large_bytes, cached_blocks, cached_bytes;
+    _Atomic long long allocs, resets;
+} np_counters_t;
+
+typedef struct np_arena_s np_arena_t;
+struct np_arena_s {
+    void *owned;                /* the thread layer's (its thread pool), or NULL */
+    void (*owned_exit)(np_arena_t *a);  /* ends owned at thread exit */
+    np_counters_t counters;
+    struct {
+        size_t size;
+        void *head;             /* free blocks linked through their first word */
+        size_t count;
+    } bins[4];
+    void *large[NP_LARGE_CLASSES];  /* free large buffers by class - 1, linked */
+    size_t large_held;          /* bytes in large[], part of counters.cached_bytes */
+    bool live;                  /* a thread owns it; false: parked for reuse */
+    bool no_cache;              /* the fallback arena, shared by many threads */
+    np_reg_node_t node;         /* registry: every arena ever made */
+    np_arena_t *next_parked;
+};
+
+/* Threads that could not get an arena of their own share this one. */
+extern np_arena_t np__fallback_arena;
+extern __thread np_arena_t *np__tls_arena __attribute__((tls_model("initial-exec")));
+
+np_arena_t *np__arena_attach(void);
+
+/* The calling thread's arena, attached on first use; never NULL. */
+static inline np_arena_t *np__arena(void)
+{
+    np_arena_t *a = np__tls_arena;
+
+    return np_likely(a != NULL) ? a : np__arena_attach();
+}
+
+/* The calling thread's arena if it has one, else NULL (never attaches). */
+static inline np_arena_t *np__arena_peek(void)
+{
+    return np__tls_arena;
+}
+
+/*
+ * Add delta to one of an arena's counters.  An arena's counters have a
+ * single writer, its owner thread, so a relaxed load and store suffice
+ * (readers only load) and cost no locked instruction.  The fallback arena
+ * has many writers and keeps the read-modify-write.
+ */
+static inline void np__count(_Atomic long long *c, long long delta)
+{
+    uintptr_t fb = (uintptr_t)&np__fallback_arena;
+
+    if (np_unlikely((uintptr_t)c - fb < sizeof(np__fallback_arena)))
+        atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
+    else
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                              memory_order_relaxed);
+}
+
+/* ---- arena.c: the calling thread's cache (every function: its owner only) -- */
+void *np__cache_take(np_arena_t *a, size_t size);
+bool  np__cache_put(np_arena_t *a, void *block, size_t size);
+void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t size);
+void *np__large_take(np_arena_t *a, unsigned cls);
+bool  np__large_keep(np_arena_t *a, void *buf, unsigned cls);
+void  np__cache_release_all(np_arena_t *a);
+void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
+int   np__arena_dump(FILE *out);
+
+#endif /* NPOOL_ARENA_H */

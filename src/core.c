@@ -1,0 +1,456 @@
+/*
+ * The nginx pool algorithm (ngx_palloc.c): bump allocation from a chain of
+ * fixed-size blocks, large allocations on a list, cleanups, everything
+ * released at once.  Single-threaded and unaware of threads: memory comes
+ * from the pool's source (core.h), the caller serialises the calls.
+ *
+ * Differences from nginx are listed in doc/DESIGN.md ("Differences from
+ * nginx"): failures counted on every block a request tries, reset runs the
+ * cleanups, size 0 gets a byte of its own, redzones, overflow checks.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <string.h>
+
+_Static_assert(NP_ALIGNMENT >= _Alignof(max_align_t), "NP_ALIGNMENT below max_align_t");
+_Static_assert((NP_ALIGNMENT & (NP_ALIGNMENT - 1)) == 0, "NP_ALIGNMENT not a power of two");
+_Static_assert(NP_POOL_HDR + 20 * NP_ALIGNMENT <= NP_MIN_POOL_SIZE,
+               "a pool of NP_MIN_POOL_SIZE bytes must hold twenty 16-byte allocations");
+
+/* Block ends are aligned down so that an aligned `last` never passes `end`. */
+static inline unsigned char *block_end(void *mem, size_t size)
+{
+    return (unsigned char *)((uintptr_t)((unsigned char *)mem + size) &
+                             ~(uintptr_t)(NP_ALIGNMENT - 1));
+}
+
+static inline void set_current(np_pool_t *pool, np_block_t *b)
+{
+    pool->head.cursor = &b->last;
+}
+
+/* ---- invariants (debug builds) -------------------------------------------- */
+
+/*
+ * last <= end in every block; the blocks before current (the skipped ones)
+ * form a prefix of the chain and have failed more than NP_BLOCK_MAX_FAILED
+ * times; frozen_used is what they hold; the counts are not negative.
+ */
+void np__core_check(const np_pool_t *pool)
+{
+#ifdef NP_DEBUG
+    const np_block_t *cur = np__current(pool);
+    bool before = true;
+    size_t frozen = 0;
+    unsigned n = 0;
+
+    for (const np_block_t *b = &pool->d; b; b = b->next, n++) {
+        if (b == cur)
+            before = false;
+        np_assert(np__block_start(b) <= b->last && b->last <= b->end);
+        if (before) {
+            np_assert(b->failed > NP_BLOCK_MAX_FAILED);
+            frozen += (size_t)(b->last - np__block_start(b));
+        }
+    }
+    np_assert(!before);                         /* current is on the chain */
+    np_assert(frozen == pool->frozen_used);
+    np_assert(n <= pool->nblocks);              /* off-chain blocks are counted too */
+    size_t count = 0, bytes = 0;
+    for (const np_large_t *l = pool->large; l; l = l->next) {
+        if (l->ptr) {
+            count++;
+            bytes += l->size;
+        }
+    }
+    np_assert(count == pool->large_count && bytes == pool->large_bytes);
+#else
+    (void)pool;
+#endif
+}
+
+/* ---- creation ------------------------------------------------------------- */
+
+np_pool_t *np__core_init(void *mem, const np_core_init_t *init)
+{
+    np_pool_t *pool = mem;
+
+    np_assert(init->hdr >= sizeof(np_pool_t) && init->hdr % NP_ALIGNMENT == 0);
+    np_assert(init->block_size >= init->hdr + NP_ALIGNMENT);
+    memset(pool, 0, sizeof(*pool));
+    pool->block_size = init->block_size;
+    pool->flags = init->flags;
+    pool->src = init->src;
+    pool->backend = *init->backend;
+    pool->d.start = (uint32_t)(init->hdr - offsetof(np_pool_t, d));
+    pool->d.last = np__block_start(&pool->d);
+    pool->d.end = block_end(mem, init->block_size);
+    set_current(pool, &pool->d);
+    pool->nblocks = 1;
+#ifdef NP_HAS_REDZONE
+    pool->redzone = init->redzone;
+#endif
+
+    size_t space = (size_t)(pool->d.end - pool->d.last) - NP_REDZONE_OF(pool);
+    pool->max = init->max_small < space ? init->max_small : space;
+
+    np__mem_pool_new(pool);
+    np__mem_block(pool, pool->d.last, (size_t)(pool->d.end - pool->d.last));
+    return pool;
+}
+
+/* ---- small allocations ----------------------------------------------------- */
+
+/* Bytes handed out from the blocks of the chain. */
+size_t np__core_used(const np_pool_t *pool)
+{
+    size_t used = pool->frozen_used;
+
+    for (const np_block_t *b = np__current(pool); b; b = b->next)
+        used += (size_t)(b->last - np__block_start(b));
+    return used;
+}
+
+/*
+ * Count a failed small request on every block from current up to stop (not
+ * included).  A block that failed more than NP_BLOCK_MAX_FAILED times is
+ * skipped from then on: current moves past it.  Failures are counted by
+ * every request that tries a block in vain, whether a later block or a new
+ * one serves it, so that a reset pool (which appends nothing) still moves
+ * current past its full blocks instead of rescanning them on every call.
+ * The skipped blocks form a prefix: older blocks have failed at least as
+ * often as newer ones.
+ */
+static inline __attribute__((always_inline)) void count_failures(np_pool_t *pool,
+                                                                   np_block_t *stop)
+{
+    for (np_block_t *b = np__current(pool); b != stop; b = b->next) {
+        if (++b->failed > NP_BLOCK_MAX_FAILED && b == np__current(pool)) {
+            pool->frozen_used += (size_t)(b->last - np__block_start(b));
+            set_current(pool, b->next);
+        }
+    }
+}
+
+/* valgrind's client request needs a stack frame: keep it off the fast path. */
+static __attribute__((noinline, cold)) void annotate_alloc(np_pool_t *pool, void *m, size_t size)
+{
+    np__mem_alloc(pool, m, size);
+}
+
+/* Does the request fit in block b?  *mp: where it would start. */
+static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned char **mp)
+{
+    *mp = np_align_ptr(b->last, align);
+    return (size_t)(b->end - *mp) >= need;
+}
+
+/* Hand out m (which fits) from block b. */
+static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size,
+                         size_t need)
+{
+    b->last = m + need;
+    np_assert(b->last <= b->end);
+    pool->head.allocs++;
+    if (np_unlikely(np__vg_active()))
+        annotate_alloc(pool, m, size);
+    else
+        np__asan_unpoison(m, size);     /* np__mem_alloc without the client request */
+    return m;
+}
+
+/*
+ * No block had room: append a new block and serve the request from it; every
+ * block from current onward failed it.
+ */
+static __attribute__((noinline)) void *alloc_block(np_pool_t *pool, size_t size, size_t need,
+                                                   size_t align)
+{
+    unsigned char *mem = pool->src->block_get(pool);
+
+    if (mem == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    np_block_t *nb = (np_block_t *)(void *)mem;
+    nb->start = (uint32_t)NP_BLOCK_HDR;
+    nb->end = block_end(mem, pool->block_size);
+    nb->next = NULL;
+    nb->failed = 0;
+
+    unsigned char *m = np_align_ptr(np__block_start(nb), align);
+    if ((size_t)(nb->end - m) < need) {
+        /* a backend that returned under-aligned memory: cannot happen with max clamped */
+        pool->src->block_put(pool, mem);
+        errno = ENOMEM;
+        return NULL;
+    }
+    nb->last = m + need;
+    np__mem_block(pool, np__block_start(nb), (size_t)(nb->end - np__block_start(nb)));
+    np__mem_alloc(pool, m, size);
+
+    np_block_t *b = np__current(pool);
+    while (b->next)
+        b = b->next;
+    b->next = nb;
+    count_failures(pool, nb);
+
+    pool->nblocks++;
+    pool->head.allocs++;
+    return m;
+}
+
+/* The current block had no room: the later blocks, else a new one. */
+static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t size,
+                                                         size_t need, size_t align)
+{
+    unsigned char *m;
+
+    for (np_block_t *b = np__current(pool)->next; b; b = b->next) {
+        if (fits(b, need, align, &m)) {
+            count_failures(pool, b);
+            return bump(pool, b, m, size, need);
+        }
+    }
+    return alloc_block(pool, size, need, align);
+}
+
+/*
+ * The small path (1 <= size <= max); align is 1 (np_nalloc) or a power of
+ * two.  npool.h's np__bump is its inline copy for pools without redzones or
+ * annotations.
+ */
+void *np__core_small(np_pool_t *pool, size_t size, size_t align)
+{
+    /* rounded up: the next aligned request finds `last` aligned (npool.h) */
+    size_t need = np_align_up(size + NP_REDZONE_OF(pool), align);
+    np_block_t *b = np__current(pool);
+    unsigned char *m;
+
+    np_assert(size >= 1 && size <= pool->max);
+    if (np_likely(fits(b, need, align, &m)))
+        return bump(pool, b, m, size, need);
+    return alloc_small_scan(pool, size, need, align);
+}
+
+/* Bookkeeping records (large list, cleanups): not counted as allocations. */
+void *np__core_record(np_pool_t *pool, size_t size)
+{
+    void *p = np__core_small(pool, size, NP_ALIGNMENT);
+
+    if (p)
+        pool->head.allocs--;
+    return p;
+}
+
+/* ---- large allocations ----------------------------------------------------- */
+
+/* A free record among the first few of the large list (as nginx does). */
+static np_large_t *free_slot(np_pool_t *pool)
+{
+    unsigned n = 0;
+
+    for (np_large_t *l = pool->large; l && n < NP_LARGE_REUSE_SCAN; l = l->next, n++) {
+        if (l->ptr == NULL)
+            return l;
+    }
+    return NULL;
+}
+
+/* A separate allocation from the source, recorded on the large list. */
+static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
+{
+    void *base, *p;
+    unsigned char tag = 0;
+
+    if (!np__size_ok(size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    p = pool->src->large_get(pool, size ? size : 1, align, &base, &tag);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+
+    np_large_t *l = free_slot(pool);
+    if (l == NULL) {
+        l = np__core_record(pool, sizeof(*l));
+        if (l == NULL) {
+            pool->src->large_put(pool, base, size, tag);
+            errno = ENOMEM;
+            return NULL;
+        }
+        l->next = pool->large;
+        pool->large = l;
+    }
+    l->ptr = p;
+    l->base = base;
+    l->size = size;
+    l->small = small;
+    l->tag = tag;
+
+    pool->head.allocs++;
+    pool->large_count++;
+    pool->large_bytes += size;
+    return p;
+}
+
+static void free_large_entry(np_pool_t *pool, np_large_t *l)
+{
+    np_assert(pool->large_count > 0 && pool->large_bytes >= l->size);
+    l->ptr = NULL;
+    pool->large_count--;
+    pool->large_bytes -= l->size;
+    pool->src->large_put(pool, l->base, l->size, l->tag);
+}
+
+static void free_all_large(np_pool_t *pool)
+{
+    np_large_t *l = pool->large;
+
+    pool->large = NULL;
+    for (; l; l = l->next) {
+        if (l->ptr)
+            free_large_entry(pool, l);
+    }
+    np_assert(pool->large_count == 0 && pool->large_bytes == 0);
+}
+
+void *np__core_alloc(np_pool_t *pool, size_t size, size_t align)
+{
+    /* size 0 gets a byte of its own: one past a full block may be another
+     * allocation's address, which np_free would then release */
+    if (size == 0)
+        size = 1;
+    if (np_unlikely(pool->flags & NP_F_DEBUG_PALLOC))
+        return alloc_large(pool, size, align, size <= pool->max);
+    if (np_likely(size <= pool->max))
+        return np__core_small(pool, size, align);
+    return alloc_large(pool, size, NP_ALIGNMENT, false);
+}
+
+void *np__core_memalign(np_pool_t *pool, size_t size, size_t align)
+{
+    return alloc_large(pool, size, align, false);
+}
+
+int np__core_free(np_pool_t *pool, void *ptr)
+{
+    for (np_large_t *l = pool->large; l; l = l->next) {
+        if (l->ptr == ptr && !l->small) {
+            free_large_entry(pool, l);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+/* ---- cleanups -------------------------------------------------------------- */
+
+np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
+{
+    np_cleanup_t *c = np__core_record(pool, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    if (size) {
+        c->data = np__core_alloc(pool, size, NP_ALIGNMENT);
+        if (c->data == NULL)
+            return NULL;        /* c stays unused in the pool; nothing added */
+    } else {
+        c->data = NULL;
+    }
+    c->handler = NULL;
+    c->next = pool->cleanup;
+    pool->cleanup = c;
+    return c;
+}
+
+/*
+ * Run every armed handler, newest first, and leave the list empty.  A
+ * handler may add cleanups to the pool it runs for: they run in the next
+ * round of the loop, so nothing added during a reset or destroy is lost.
+ * The handlers run with nothing held by the core.
+ */
+void np__core_cleanup_run_all(np_pool_t *pool)
+{
+    np_cleanup_t *c;
+
+    while ((c = pool->cleanup) != NULL) {
+        pool->cleanup = NULL;
+        for (; c; c = c->next) {
+            np_cleanup_pt handler = c->handler;
+            if (handler) {
+                c->handler = NULL;
+                handler(c->data);
+            }
+        }
+    }
+}
+
+/* ---- reset and release ------------------------------------------------------ */
+
+/* Rewind every block to empty; the blocks stay with the pool. */
+static void rewind_blocks(np_pool_t *pool)
+{
+    for (np_block_t *b = &pool->d; b; b = b->next) {
+        unsigned char *start = np__block_start(b);
+        np__mem_release(pool, start, (size_t)(b->end - start));
+        b->last = start;
+        b->failed = 0;
+    }
+    set_current(pool, &pool->d);
+    pool->frozen_used = 0;
+}
+
+void np__core_reset(np_pool_t *pool)
+{
+    np__core_cleanup_run_all(pool);
+    free_all_large(pool);
+    np__mem_pool_trim(pool);
+    rewind_blocks(pool);
+    np__core_check(pool);
+}
+
+/* A block for the caller's own use (a shared pool's region), counted in nblocks. */
+void *np__core_block_off_chain(np_pool_t *pool)
+{
+    void *mem = pool->src->block_get(pool);
+
+    if (mem)
+        pool->nblocks++;
+    return mem;
+}
+
+void np__core_block_off_chain_put(np_pool_t *pool, void *block)
+{
+    np_assert(pool->nblocks > 1);
+    pool->nblocks--;
+    pool->src->block_put(pool, block);
+}
+
+/* Everything np_destroy does to the algorithm's state: cleanups, large, blocks. */
+void np__core_destroy(np_pool_t *pool)
+{
+    np__core_cleanup_run_all(pool);
+    free_all_large(pool);
+    np__core_check(pool);
+    np__mem_pool_gone(pool);
+    pool->src->chain_put(pool);
+}
+
+/*
+ * Process exit with the pool alive (the thread pool of the exiting thread):
+ * memcheck would report every chunk that no pointer reaches as definitely
+ * lost.  The chunks go, and the used space stays readable, so that what it
+ * points to (debug-palloc allocations, cleanups' data) is still reached.
+ */
+void np__core_exit(np_pool_t *pool)
+{
+    np__mem_pool_trim(pool);
+    for (np_block_t *b = &pool->d; b; b = b->next)
+        np__mem_pool_exit(pool, np__block_start(b), (size_t)(b->last - np__block_start(b)));
+}

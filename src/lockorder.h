@@ -1,0 +1,32 @@
+/*
+ * The lock order, asserted in --enable-debug builds (outermost first):
+ *
+ *   1. the fork lock (rcu.c; prefork takes it for writing)
+ *   2. the registry lock (registry.c)
+ *   3. a shared pool's mutex (shared.c); several only in prefork, which
+ *      takes every one of them, and one pool's recursively
+ *
+ * A thread may take a lock only while it holds none of a later level (the
+ * pool mutex level excepted, as said).  Release builds compile this away.
+ */
+#ifndef NPOOL_LOCKORDER_H
+#define NPOOL_LOCKORDER_H
+
+enum {
+    NP_LOCK_FORK = 0,
+    NP_LOCK_REGISTRY = 1,
+    NP_LOCK_POOL = 2,
+    NP_LOCK_LEVELS = 3
+};
+
+#ifdef NP_DEBUG
+void np__lock_order_enter(int level);
+void np__lock_order_leave(int level);
+void np__lock_order_reset(void);    /* a forked child: the calling thread holds nothing */
+#else
+static inline void np__lock_order_enter(int level) { (void)level; }
+static inline void np__lock_order_leave(int level) { (void)level; }
+static inline void np__lock_order_reset(void) {}
+#endif
+
+#endif /* NPOOL_LOCKORDER_H */

@@ -1,0 +1,35 @@
+/*
+ * RCU (rcu.c): liburcu's read side, grace periods and deferral, behind
+ * npool's own names, and the fork lock that makes them fork-safe.  Knows
+ * nothing of pools: a deferral is an object and a function.
+ */
+#ifndef NPOOL_RCU_H
+#define NPOOL_RCU_H
+
+#include <stdbool.h>
+
+/* Room for liburcu's struct rcu_head (checked in rcu.c), then the deferral. */
+typedef struct np_rcu_head_s {
+    void *urcu[2];
+    void (*fn)(void *obj);
+    void *obj;
+} np_rcu_head_t;
+
+void np__read_lock(void);
+void np__read_unlock(void);
+bool np__rcu_reading(void);          /* inside np_rcu_read_lock on this thread */
+bool np__rcu_on_worker(void);        /* on liburcu's callback thread, in a deferral */
+void np__rcu_synchronize(void);      /* wait for a grace period; not while reading */
+/* fn(obj) on liburcu's callback thread after a grace period (TSan sees obj handed over) */
+void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj);
+void np__rcu_exit_barrier(void);     /* process exit: run every queued deferral */
+
+/* Fork (fork.c calls these around its own locks, in this order). */
+void np__rcu_prefork_begin(void);    /* pause the workers, take the fork lock */
+void np__rcu_prefork_end(void);      /* liburcu's own locks */
+void np__rcu_postfork_parent(void);
+void np__rcu_postfork_child_begin(void);
+void np__rcu_postfork_parent_end(void);
+void np__rcu_postfork_child_end(void);
+
+#endif /* NPOOL_RCU_H */
