@@ -15,10 +15,9 @@ void np__acct_born(np_pool_t *pool)
     np__count(&c->block_bytes, (long long)pool->block_size);
 }
 
-/* Publish the blocks and large allocations gained or lost since before. */
-bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
+/* The blocks and large allocations gained or lost since before, into c. */
+static inline bool publish(np_counters_t *c, np_pool_t *pool, np_acct_snap_t before)
 {
-    np_counters_t *c = &np__arena()->counters;
     long long blocks = (long long)pool->nblocks - (long long)before.nblocks;
 
     if (blocks) {
@@ -33,6 +32,11 @@ bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
     return blocks > 0 && (pool->nblocks & (pool->nblocks - 1)) == 0;
 }
 
+bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
+{
+    return publish(&np__arena()->counters, pool, before);
+}
+
 void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
 {
     np_counters_t *c = &np__arena()->counters;
@@ -43,18 +47,19 @@ void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
     pool->acct.allocs = allocs;
 }
 
-static void flush_allocs(np_pool_t *pool, unsigned long long allocs)
-{
-    np__count(&np__arena()->counters.allocs, (long long)(allocs - pool->acct.allocs));
-    pool->acct.allocs = allocs;
-}
-
+/* One arena lookup for the whole event: what moved, the count, the bytes if due. */
 void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
 {
-    if (np__acct_publish(pool, before))
-        np__acct_flush(pool, np__core_used(pool), pool->head.allocs);
-    else
-        flush_allocs(pool, pool->head.allocs);
+    np_counters_t *c = &np__arena()->counters;
+    unsigned long long allocs = pool->head.allocs;
+
+    if (publish(c, pool, before)) {
+        size_t used = np__core_used(pool);
+        np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
+        pool->acct.used = used;
+    }
+    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
+    pool->acct.allocs = allocs;
 }
 
 void np__acct_reset(np_pool_t *pool)

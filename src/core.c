@@ -30,12 +30,14 @@ static inline void set_current(np_pool_t *pool, np_block_t *b)
     pool->head.cursor = &b->last;
 }
 
+static inline bool exhausted(const np_pool_t *pool, const np_block_t *b);
+
 /* ---- invariants (debug builds) -------------------------------------------- */
 
 /*
  * last <= end in every block; the blocks before current (the skipped ones)
- * form a prefix of the chain and have failed more than NP_BLOCK_MAX_FAILED
- * times; frozen_used is what they hold; the counts are not negative.
+ * form a prefix of the chain and each was exhausted when it was skipped;
+ * frozen_used is what they hold; the large counts match the live records.
  */
 void np__core_check(const np_pool_t *pool)
 {
@@ -50,7 +52,7 @@ void np__core_check(const np_pool_t *pool)
             before = false;
         np_assert(np__block_start(b) <= b->last && b->last <= b->end);
         if (before) {
-            np_assert(b->failed > NP_BLOCK_MAX_FAILED);
+            np_assert(b->failed > 0 && exhausted(pool, b));
             frozen += (size_t)(b->last - np__block_start(b));
         }
     }
@@ -114,19 +116,26 @@ size_t np__core_used(const np_pool_t *pool)
 
 /*
  * Count a failed small request on every block from current up to stop (not
- * included).  A block that failed more than NP_BLOCK_MAX_FAILED times is
- * skipped from then on: current moves past it.  Failures are counted by
+ * included).  A block that failed more than NP_BLOCK_MAX_FAILED times, or
+ * fails one with less than 1/NP_BLOCK_FULL_DIV of its size free, is skipped
+ * from then on: current moves past it.  Failures are counted by
  * every request that tries a block in vain, whether a later block or a new
  * one serves it, so that a reset pool (which appends nothing) still moves
  * current past its full blocks instead of rescanning them on every call.
- * The skipped blocks form a prefix: older blocks have failed at least as
- * often as newer ones.
+ * The skipped blocks form a prefix: only current is ever skipped.
  */
+static inline bool exhausted(const np_pool_t *pool, const np_block_t *b)
+{
+    return b->failed > NP_BLOCK_MAX_FAILED ||
+           (size_t)(b->end - b->last) < pool->block_size / NP_BLOCK_FULL_DIV;
+}
+
 static inline __attribute__((always_inline)) void count_failures(np_pool_t *pool,
                                                                    np_block_t *stop)
 {
     for (np_block_t *b = np__current(pool); b != stop; b = b->next) {
-        if (++b->failed > NP_BLOCK_MAX_FAILED && b == np__current(pool)) {
+        b->failed++;
+        if (b == np__current(pool) && exhausted(pool, b)) {
             pool->frozen_used += (size_t)(b->last - np__block_start(b));
             set_current(pool, b->next);
         }

@@ -40,6 +40,9 @@
 
 /* A block that failed to serve more than this many small requests is skipped. */
 #define NP_BLOCK_MAX_FAILED 4
+/* A block that fails a request with less than 1/NP_BLOCK_FULL_DIV of its size
+ * free is skipped at once: nearly full, it would only fail four more times. */
+#define NP_BLOCK_FULL_DIV 64
 /* How many entries of the large list are searched for a free slot. */
 #define NP_LARGE_REUSE_SCAN 4
 

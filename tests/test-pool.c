@@ -3,6 +3,8 @@
  * Pools here are made in normal mode (test_create_normal): the suite also runs
  * with NPOOL_DEBUG_PALLOC=1 (debug-palloc.sh), where there is no block layout.
  */
+#include "config.h"
+
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -81,6 +83,31 @@ START_TEST(test_growth_adds_blocks_of_the_same_size)
 END_TEST
 
 /*
+ * A private pool's header takes at most 192 bytes of its first block: a
+ * 1024-byte pool serves at least 52 16-byte np_alloc calls before it takes a
+ * second block.  Plain builds only: redzones (ASan, memcheck) and the debug
+ * build's own fields take room of their own.
+ */
+START_TEST(test_1024_byte_pool_serves_52_allocations_from_its_first_block)
+{
+#ifndef NP_DEBUG
+    if (test_redzone() != 0 || test_under_valgrind())
+        return;
+    np_pool_t *pool = test_create_normal(1024);
+    int served = 0;
+    for (;;) {
+        ck_assert_ptr_nonnull(np_alloc(pool, 16));
+        if (stats_of(pool).blocks > 1)
+            break;
+        served++;
+    }
+    ck_assert_int_ge(served, 52);
+    np_destroy(pool);
+#endif
+}
+END_TEST
+
+/*
  * The next small request lands at first_end (the end of what the first
  * block handed out) when that block is still tried, elsewhere when skipped.
  */
@@ -96,29 +123,42 @@ static void assert_next_small_in_first(np_pool_t *pool, unsigned char *first_end
         ck_assert_ptr_ne(q, in_first);
 }
 
-/* A block that failed more than 4 times is skipped from then on. */
-static void check_skip_after(int failures, int expect_in_first)
+/*
+ * A block that failed more than 4 times is skipped from then on (nginx's
+ * rule), as long as it keeps at least 1/64 of its size free: block 1 keeps
+ * keep bytes.
+ */
+static void check_skip_after(size_t keep, int failures, int expect_in_first)
 {
     size_t space = first_block_space(4096);
     np_pool_t *pool = test_create_normal(4096);
-    unsigned char *p = np_nalloc(pool, space - 50);     /* block 1 keeps 50 bytes */
+    unsigned char *p = np_nalloc(pool, space - keep);
     ck_assert_ptr_nonnull(p);
     for (int i = 0; i < failures; i++)                  /* each fails every open block */
         ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
     ck_assert_uint_eq(stats_of(pool).blocks, (size_t)failures + 1);
-    assert_next_small_in_first(pool, p + space - 50, expect_in_first);
+    assert_next_small_in_first(pool, p + space - keep, expect_in_first);
     np_destroy(pool);
 }
 
 START_TEST(test_block_failed_four_times_is_still_used)
 {
-    check_skip_after(4, 1);
+    check_skip_after(100, 4, 1);                        /* 100 >= 4096 / 64 */
 }
 END_TEST
 
 START_TEST(test_block_failed_five_times_is_skipped)
 {
-    check_skip_after(5, 0);
+    check_skip_after(100, 5, 0);
+}
+END_TEST
+
+/* A block with less than 1/64 of its size free is skipped at its first failure. */
+START_TEST(test_nearly_full_block_is_skipped_at_its_first_failure)
+{
+    check_skip_after(50, 0, 1);                         /* 50 < 64: used until it fails */
+    check_skip_after(50, 1, 0);
+    check_skip_after(64, 1, 1);                         /* exactly 1/64 free: nginx's rule */
 }
 END_TEST
 
@@ -136,12 +176,12 @@ static void check_skip_after_reset(int failures, int expect_in_first)
     ck_assert_uint_eq(stats_of(pool).blocks, 6);
     np_reset(pool);
 
-    unsigned char *p = np_nalloc(pool, space - 50);     /* block 1 keeps 50 bytes */
+    unsigned char *p = np_nalloc(pool, space - 100);    /* block 1 keeps 100 bytes */
     ck_assert_ptr_nonnull(p);
     for (int i = 0; i < failures; i++)                  /* served by blocks 2.. */
         ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
     ck_assert_uint_eq(stats_of(pool).blocks, 6);        /* none appended */
-    assert_next_small_in_first(pool, p + space - 50, expect_in_first);
+    assert_next_small_in_first(pool, p + space - 100, expect_in_first);
     np_destroy(pool);
 }
 
@@ -396,9 +436,11 @@ Suite *suite_pool(void)
     Suite *s = suite_create("pool");
     TCase *tc = tcase_create("algorithm");
     tcase_add_test(tc, test_fresh_pool_has_one_block_of_its_size);
+    tcase_add_test(tc, test_1024_byte_pool_serves_52_allocations_from_its_first_block);
     tcase_add_test(tc, test_growth_adds_blocks_of_the_same_size);
     tcase_add_test(tc, test_block_failed_four_times_is_still_used);
     tcase_add_test(tc, test_block_failed_five_times_is_skipped);
+    tcase_add_test(tc, test_nearly_full_block_is_skipped_at_its_first_failure);
     tcase_add_test(tc, test_reset_pool_still_uses_a_block_that_failed_four_times);
     tcase_add_test(tc, test_reset_pool_skips_a_block_that_failed_five_times);
     tcase_add_test(tc, test_reset_rewinds_to_the_first_address);
