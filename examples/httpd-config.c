@@ -2,7 +2,7 @@
  * npool-httpd: the configuration.  A file of route lines "/path body-text"
  * ('#' starts a comment line) is loaded into a new shared pool, published
  * with a release store and the previous one retired with
- * np_destroy_deferred: the "configuration reload" pattern of DESIGN.md.
+ * np_destroy_deferred: the "configuration reload" pattern of doc/DESIGN.md.
  *
  * npool does not expose liburcu's headers, so rcu_assign_pointer and
  * rcu_dereference are spelled as C11 atomics: atomic_exchange_explicit with

@@ -39,7 +39,7 @@ bool test_under_valgrind(void);
 /* Bytes of redzone npool puts after each small allocation in this build (ASan). */
 size_t test_redzone(void);
 
-/* Whether np_alloc's inline path serves this build (not under ASan or memcheck). */
+/* Whether np_alloc's inline path serves this build (not under ASan, memcheck or --enable-debug). */
 bool test_inline_path(void);
 
 /*

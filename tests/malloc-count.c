@@ -1,7 +1,7 @@
 /*
  * Steady state costs no malloc: this program interposes the C library's
  * allocation functions and counts every call, then runs the per-request
- * cycles DESIGN.md promises are malloc-free.  Built only without
+ * cycles doc/DESIGN.md promises are malloc-free.  Built only without
  * sanitizers (their runtimes own malloc); skipped under valgrind, which
  * replaces malloc before this program's interposition can see it.
  */

@@ -1,5 +1,5 @@
 /*
- * Regression tests for the defects of the seeds npool grew from (DESIGN §2).
+ * Regression tests for the defects of the seeds npool grew from (doc/DESIGN.md §2).
  * Pools here are made in normal mode (test_create_normal): the suite also runs
  * with NPOOL_DEBUG_PALLOC=1 (debug-palloc.sh), where there is no block layout.
  */

@@ -1,6 +1,6 @@
 /*
  * Proof that ThreadSanitizer still sees races in npool-style code after
- * npool's liburcu annotations (DESIGN.md §4).  A writer publishes
+ * npool's liburcu annotations (doc/DESIGN.md §4).  A writer publishes
  * configurations built in pools and retires old ones; readers use them
  * inside read sections.  Built four times (TSan builds only); tsan-race.sh
  * runs them:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The races planted in tsan-race.c must each be reported by ThreadSanitizer
 # (a report, not merely a failing exit), and the correct twin must run clean:
-# npool's liburcu annotations (DESIGN.md §4) hide no real race.  TSan builds
+# npool's liburcu annotations (doc/DESIGN.md §4) hide no real race.  TSan builds
 # only (make check-tsan).
 set -u
 passed=0
