@@ -48,32 +48,19 @@
 #endif
 #endif
 
-#define BENCH_INLINE static inline __attribute__((always_inline))
-
-_Noreturn void bench_oom(const char *impl)
+BENCH_NORETURN void bench_oom(const char *impl)
 {
     fprintf(stderr, "npool-bench: %s: out of memory\n", impl);
     exit(1);
 }
 
-/* Write the first and last byte, and keep the compiler from dropping the writes. */
-BENCH_INLINE void touch(void *p, size_t size)
-{
-    unsigned char *c = p;
-
-    if (__builtin_expect(c == NULL, 0))
-        bench_oom("allocation");
-    c[0] = (unsigned char)size;
-    c[size - 1] = (unsigned char)size;
-    __asm__ volatile("" : : "r"(c) : "memory");
-}
-
 /*
- * The one request loop every implementation runs.  The request's handle
- * (pool, heap, context) is a local, as a server function holds its pool in a
- * local variable, so that it stays in a register like the bump pointer's
- * worker: the byte writes may alias any memory, and a handle kept in memory
- * would be reloaded on every allocation.
+ * The one request loop every implementation of this file runs (the C++
+ * peers in bench-cxx.cc write the same loop around their resource).  The
+ * request's handle (pool, heap, context) is a local, as a server function
+ * holds its pool in a local variable, so that it stays in a register like the
+ * bump pointer's worker: the byte writes may alias any memory, and a handle
+ * kept in memory would be reloaded on every allocation.
  */
 BENCH_INLINE void run_request(bench_worker_t *w, const uint32_t *sizes, size_t n,
                               void (*open)(bench_worker_t *),
@@ -84,7 +71,7 @@ BENCH_INLINE void run_request(bench_worker_t *w, const uint32_t *sizes, size_t n
     void *handle = w->handle;
 
     for (size_t i = 0; i < n; i++)
-        touch(alloc(w, handle, sizes[i]), sizes[i]);
+        bench_touch(alloc(w, handle, sizes[i]), sizes[i]);
     close(w);
 }
 
@@ -430,7 +417,7 @@ static void mi_epoch(bench_worker_t *w, bool leader)
 
 /* ---- the table ------------------------------------------------------------- */
 
-const bench_impl_t bench_impls[] = {
+static const bench_impl_t c_impls[] = {
     { "bump", "bare bump pointer over one reused buffer (the limit)", false,
       NULL, NULL, NULL, bump_thread_init, bump_thread_fini, bump_request, NULL },
     { "np-thread", "npool thread pool, np_thread_reset per request", false,
@@ -465,7 +452,38 @@ const bench_impl_t bench_impls[] = {
       mi_ready, NULL, NULL, keep_thread_init, keep_thread_fini, mi_keep_request, mi_epoch },
 #endif
 };
-const size_t bench_nimpls = sizeof(bench_impls) / sizeof(bench_impls[0]);
+
+const bench_impl_t *bench_impls = c_impls;
+size_t bench_nimpls = sizeof(c_impls) / sizeof(c_impls[0]);
+
+#ifdef HAVE_CXX_PEERS
+/* Append the entries of from[0 .. n) whose shared is shared. */
+static void append(bench_impl_t *to, size_t *k, const bench_impl_t *from, size_t n, bool shared)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (from[i].shared == shared)
+            to[(*k)++] = from[i];
+    }
+}
+#endif
+
+void bench_impls_init(void)
+{
+#ifdef HAVE_CXX_PEERS
+    size_t nc = sizeof(c_impls) / sizeof(c_impls[0]), ncxx = 0, k = 0;
+    const bench_impl_t *cxx = bench_cxx_impls(&ncxx);
+    bench_impl_t *all = malloc((nc + ncxx) * sizeof(*all));
+
+    if (all == NULL)
+        bench_oom("implementations");
+    append(all, &k, c_impls, nc, false);       /* the C peers, then the C++ ones */
+    append(all, &k, cxx, ncxx, false);
+    append(all, &k, c_impls, nc, true);
+    append(all, &k, cxx, ncxx, true);
+    bench_impls = all;
+    bench_nimpls = k;
+#endif
+}
 
 bool bench_impl_ready(const bench_impl_t *impl)
 {

@@ -60,6 +60,27 @@ static void usage(FILE *out)
             "  --csv            comma-separated output\n"
             "  --no-extra       skip the npool space / backend-call reports and the target summary\n"
             "  --list           list workloads and implementations\n");
+    fprintf(out, "implementations:");
+    for (size_t i = 0; i < bench_nimpls; i++) {
+        bool listed = false;                /* a name used by a private and a shared entry */
+        for (size_t j = 0; j < i; j++)
+            listed = listed || strcmp(bench_impls[j].name, bench_impls[i].name) == 0;
+        if (!listed)
+            fprintf(out, " %s", bench_impls[i].name);
+    }
+    fprintf(out, "\n");
+}
+
+/* Width of the implementation column: 10, or the longest name. */
+static int name_width(void)
+{
+    size_t width = 10;
+
+    for (size_t i = 0; i < bench_nimpls; i++) {
+        if (strlen(bench_impls[i].name) > width)
+            width = strlen(bench_impls[i].name);
+    }
+    return (int)width;
 }
 
 static void list(void)
@@ -69,8 +90,9 @@ static void list(void)
         printf("  %-12s %s\n", bench_mixes[m].name, bench_mixes[m].what);
     printf("implementations:\n");
     for (size_t i = 0; i < bench_nimpls; i++)
-        printf("  %-10s %-7s %s%s\n", bench_impls[i].name, bench_impls[i].shared ? "shared" : "private",
-               bench_impls[i].what, bench_impl_ready(&bench_impls[i]) ? "" : " (unavailable)");
+        printf("  %-*s %-7s %s%s\n", name_width(), bench_impls[i].name,
+               bench_impls[i].shared ? "shared" : "private", bench_impls[i].what,
+               bench_impl_ready(&bench_impls[i]) ? "" : " (unavailable)");
 }
 
 static unsigned long parse_count(const char *s, const char *what)
@@ -415,8 +437,9 @@ static void print_block(size_t m, unsigned t)
     char rb[16], rn[16], rc[16];
 
     if (!opt.csv)
-        printf("\n%s, %u thread%s\n%-10s %9s %8s %8s %10s %7s %9s %9s %8s\n", mix->name, t, t > 1 ? "s" : "",
-               "impl", "ns/alloc", "min", "max", "Mreq/s", "x bump", "x npool", "x create", "cpu ns");
+        printf("\n%s, %u thread%s\n%-*s %9s %8s %8s %10s %7s %9s %9s %8s\n", mix->name, t, t > 1 ? "s" : "",
+               name_width(), "impl", "ns/alloc", "min", "max", "Mreq/s", "x bump", "x npool", "x create",
+               "cpu ns");
     for (size_t i = 0; i < bench_nimpls; i++) {
         const figure_t *f = figure(m, t, i);
         if (!runs_in(i, mix) || !f->valid)
@@ -426,7 +449,7 @@ static void print_block(size_t m, unsigned t)
                    bench_impls[i].name, opt.rounds, opt.requests, f->ns_med, f->ns_min, f->ns_max,
                    f->reqps, ratio(f, bump), ratio(f, np), ratio(f, npc), f->cpu_med);
         else
-            printf("%-10s %9.2f %8.2f %8.2f %10.3f %7s %9s %9s %8.2f\n", bench_impls[i].name,
+            printf("%-*s %9.2f %8.2f %8.2f %10.3f %7s %9s %9s %8.2f\n", name_width(), bench_impls[i].name,
                    f->ns_med, f->ns_min, f->ns_max, f->reqps / 1e6,
                    table_ratio(rb, sizeof(rb), ratio(f, bump)), table_ratio(rn, sizeof(rn), ratio(f, np)),
                    table_ratio(rc, sizeof(rc), ratio(f, npc)), f->cpu_med);
@@ -579,6 +602,7 @@ static void report_targets(double space, const bench_calls_t *calls)
 
 int main(int argc, char **argv)
 {
+    bench_impls_init();
     parse_options(argc, argv);
     figures = calloc(bench_nmixes * opt.threads * bench_nimpls, sizeof(*figures));
     if (figures == NULL)

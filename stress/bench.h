@@ -1,7 +1,7 @@
 /*
  * npool-bench: declarations shared by the driver (bench-main.c), the size
- * mixes (bench-mix.c), the implementation table (bench-impls.c) and the
- * npool-only reports (bench-npool.c).
+ * mixes (bench-mix.c), the implementation table (bench-impls.c), the C++
+ * peers (bench-cxx.cc, C++17) and the npool-only reports (bench-npool.c).
  */
 #ifndef NPOOL_BENCH_H
 #define NPOOL_BENCH_H
@@ -9,6 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+#define BENCH_NORETURN [[noreturn]]
+extern "C" {
+#else
+#define BENCH_NORETURN _Noreturn
+#endif
 
 /* Allocations per request (DESIGN.md section 6). */
 #define BENCH_ALLOCS 256
@@ -78,11 +85,41 @@ typedef struct bench_impl_s {
     void (*epoch_end)(bench_worker_t *w, bool leader); /* shared: all threads, between barriers */
 } bench_impl_t;
 
-extern const bench_impl_t bench_impls[];
-extern const size_t bench_nimpls;
+/*
+ * The implementations, built by bench_impls_init() (main calls it first):
+ * bench-impls.c's own and, where built, the C++ peers, private ones first.
+ */
+extern const bench_impl_t *bench_impls;
+extern size_t bench_nimpls;
+void bench_impls_init(void);
 
 bool bench_impl_ready(const bench_impl_t *impl);
-_Noreturn void bench_oom(const char *impl);
+BENCH_NORETURN void bench_oom(const char *impl);
+
+#define BENCH_INLINE static inline __attribute__((always_inline))
+
+/*
+ * What every implementation does with each allocation: write its first and
+ * last byte, and keep the compiler from dropping the writes.
+ */
+BENCH_INLINE void bench_touch(void *p, size_t size)
+{
+    unsigned char *c = (unsigned char *)p;
+
+    if (__builtin_expect(c == NULL, 0))
+        bench_oom("allocation");
+    c[0] = (unsigned char)size;
+    c[size - 1] = (unsigned char)size;
+    __asm__ volatile("" : : "r"(c) : "memory");
+}
+
+#ifdef HAVE_CXX_PEERS
+/*
+ * bench-cxx.cc: the C++ peers (std::pmr, protobuf Arena, oneTBB
+ * memory_pool), *n of them; bench_impls_init() adds them to the table.
+ */
+const bench_impl_t *bench_cxx_impls(size_t *n);
+#endif
 
 /* ---- bench-npool.c: npool-only figures ------------------------------------ */
 
@@ -100,5 +137,9 @@ typedef struct bench_calls_s {
 
 void bench_space(const uint32_t *sizes, bench_space_t *out);
 void bench_backend_calls(const uint32_t *sizes, bench_calls_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* NPOOL_BENCH_H */
