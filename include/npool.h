@@ -75,11 +75,12 @@ extern "C" {
 #endif
 
 #define NP_VERSION_MAJOR 1
-#define NP_VERSION_MINOR 0
+#define NP_VERSION_MINOR 1
 #define NP_VERSION_PATCH 0
-#define NP_VERSION "1.0.0"
+#define NP_VERSION "1.1.0"
 
-/* The version of the library actually linked ("1.0.0"). */
+/* The version of the library actually linked ("1.1.0").  Functions marked
+ * "(1.1)" are new in 1.1 (symbol version NPOOL_1.1); the rest are 1.0's. */
 NP_API const char *np_version(void);
 
 /* ===========================================================================
@@ -262,6 +263,14 @@ NP_API void *np_alloc_array(np_pool_t *pool, size_t n, size_t size) NP_MALLOC_LI
 NP_API void *np_memalign(np_pool_t *pool, size_t size, size_t alignment) NP_MALLOC_LIKE;
 
 /*
+ * (1.1) The pool's small limit: requests of at most this many bytes come
+ * from its blocks (np_alloc, np_nalloc) and live until reset; larger ones
+ * and every np_memalign are large allocations, which np_free can release.
+ * Any thread.  NULL pool: 0 with errno EINVAL.
+ */
+NP_API size_t np_max_small(const np_pool_t *pool);
+
+/*
  * Release a large allocation (one larger than the pool's small limit, or one
  * from np_memalign) at once.  Returns 0, -EINVAL for a NULL pool or pointer,
  * or -ENOENT if ptr is not a live large allocation of this pool (a small
@@ -295,9 +304,21 @@ struct np_cleanup_s {
 /*
  * Add a cleanup to the pool and return it with handler NULL; the caller sets
  * handler (and fills data).  Returns NULL with ENOMEM (nothing added) or EINVAL.
- * The record belongs to the pool.
+ * The record belongs to the pool.  The record is on the list before the
+ * caller has filled it: on a shared pool another thread's np_cleanup_run_file
+ * or np_pool_dump may read it half-filled, so shared pools use np_cleanup_push.
  */
 NP_API np_cleanup_t *np_cleanup_add(np_pool_t *pool, size_t size);
+
+/*
+ * (1.1) Add a cleanup that runs handler(data), complete in one call: the
+ * record is linked only once handler and data are set, so any thread of a
+ * shared pool may add one while others read the list.  data is the caller's
+ * (it may point into the pool).  Same threads as np_cleanup_add.  Returns
+ * the record (it belongs to the pool), or NULL with EINVAL (NULL pool or
+ * handler) or ENOMEM (nothing added).
+ */
+NP_API np_cleanup_t *np_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
 
 /* Data of the file cleanups: np_cleanup_add(pool, sizeof(np_cleanup_file_t)). */
 typedef struct {

@@ -34,6 +34,30 @@ np_cleanup_t *np_cleanup_add(np_pool_t *pool, size_t size)
     return c;
 }
 
+static np_cleanup_t *cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
+{
+    np_acct_snap_t before = np__acct_snap(pool);
+    np_cleanup_t *c = np__core_cleanup_push(pool, handler, data);
+
+    if (pool->flags & NP_F_SHARED)
+        np__shared_after(pool, before);
+    else
+        np__acct_after(pool, before);
+    return c;
+}
+
+np_cleanup_t *np_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
+{
+    np_cleanup_t *c;
+
+    if (pool == NULL || handler == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    NP_GUARDED(pool, c, cleanup_push(pool, handler, data));
+    return c;
+}
+
 /* Run and disarm the armed file cleanup of fd; records without data are not file cleanups. */
 static int run_file(np_pool_t *pool, int fd)
 {

@@ -227,7 +227,7 @@ static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t 
 }
 
 /*
- * The small path (1 <= size <= max); align is 1 (np_nalloc) or a power of
+ * The small path (1 <= size <= max, or a record); align is 1 (np_nalloc) or a power of
  * two.  npool.h's np__bump is its inline copy for pools without redzones or
  * annotations.
  */
@@ -238,7 +238,8 @@ void *np__core_small(np_pool_t *pool, size_t size, size_t align)
     np_block_t *b = np__current(pool);
     unsigned char *m;
 
-    np_assert(size >= 1 && size <= pool->max);
+    /* small requests (<= max) and the core's records, which fit any block */
+    np_assert(size >= 1 && size <= (size_t)(pool->d.end - np__block_start(&pool->d)));
     if (np_likely(fits(b, need, align, &m)))
         return bump(pool, b, m, size, need);
     return alloc_small_scan(pool, size, need, align);
@@ -373,6 +374,20 @@ np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
         c->data = NULL;
     }
     c->handler = NULL;
+    c->next = pool->cleanup;
+    pool->cleanup = c;
+    return c;
+}
+
+/* A record complete before it is linked: handler and data set first. */
+np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
+{
+    np_cleanup_t *c = np__core_record(pool, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->handler = handler;
+    c->data = data;
     c->next = pool->cleanup;
     pool->cleanup = c;
     return c;

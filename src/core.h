@@ -188,6 +188,7 @@ void *np__core_memalign(np_pool_t *pool, size_t size, size_t align);
 void *np__core_record(np_pool_t *pool, size_t size);   /* bookkeeping, not counted */
 int   np__core_free(np_pool_t *pool, void *ptr);         /* 0 or -ENOENT */
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size);
+np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
 void  np__core_cleanup_run_all(np_pool_t *pool);
 void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rewind */
 void  np__core_destroy(np_pool_t *pool);                 /* cleanups, large, every block */

@@ -373,6 +373,15 @@ void *np_memalign(np_pool_t *pool, size_t size, size_t alignment)
     return p;
 }
 
+size_t np_max_small(const np_pool_t *pool)
+{
+    if (pool == NULL) {
+        errno = EINVAL;
+        return 0;
+    }
+    return pool->max;
+}
+
 static int free_guarded(np_pool_t *pool, void *ptr)
 {
     np_acct_snap_t before = np__acct_snap(pool);
