@@ -278,7 +278,8 @@ NP_API size_t np_max_small(const np_pool_t *pool);
  */
 NP_API int np_free(np_pool_t *pool, void *ptr);
 
-/* Copies of strings and memory, in the pool.  NULL source: NULL/EINVAL. */
+/* Copies of strings and memory, in the pool.  NULL source: NULL/EINVAL
+ * (np_memdup of 0 bytes excepted: a valid pointer, as np_alloc(pool, 0)). */
 NP_API char *np_strdup(np_pool_t *pool, const char *s) NP_MALLOC_LIKE;
 /* At most n bytes of s, always NUL-terminated. */
 NP_API char *np_strndup(np_pool_t *pool, const char *s, size_t n) NP_MALLOC_LIKE;
@@ -434,20 +435,24 @@ NP_API int np_global_dump(FILE *out);
 
 /* ===========================================================================
  * Options.  Read once from the environment at first use; np_option_set
- * changes them for pools and thread caches created afterwards.
+ * changes them for pools and thread caches created afterwards.  Sizes take
+ * a k, m or g suffix.  An environment value that is not a number, or is out
+ * of range (overflowing ones included), means the option's default.
  * ======================================================================== */
 
 typedef enum np_option_e {
     NP_OPTION_THREAD_CACHE = 0, /* NPOOL_THREAD_CACHE: bytes of free blocks a
-                                   thread keeps (default 1 MiB; 0 disables) */
+                                   thread keeps (default 1 MiB; 0 disables;
+                                   at most 1 TiB) */
     NP_OPTION_DEBUG_PALLOC,     /* NPOOL_DEBUG_PALLOC=1: every allocation is a
                                    separate backend allocation (for ASan and
-                                   valgrind), released at reset or destroy */
+                                   valgrind), released at reset or destroy
+                                   (0 or 1) */
     NP_OPTION_REDZONE,          /* NPOOL_REDZONE: bytes of inaccessible redzone
                                    after each small allocation in ASan builds,
                                    and under valgrind in builds with valgrind's
-                                   headers (default 16; 0 disables; read at
-                                   pool creation) */
+                                   headers (default 16; 0 disables; at most
+                                   4096; read at pool creation) */
     NP_OPTION_LARGE_CACHE,      /* NPOOL_LARGE_CACHE: bytes of free large buffers
                                    a thread keeps besides NPOOL_THREAD_CACHE
                                    (default 2 MiB; 0 disables).  Large requests
@@ -455,14 +460,16 @@ typedef enum np_option_e {
                                    from it in 16 size classes (at most 25%
                                    rounding) and go back to it at np_free,
                                    reset and destroy; not with NPOOL_DEBUG_PALLOC,
-                                   ASan or valgrind, which must see each one */
+                                   ASan or valgrind, which must see each one;
+                                   at most 1 TiB) */
     NP_OPTION_COUNT
 } np_option_t;
 
 /* The option's value, or -1 with errno EINVAL for an unknown option. */
 NP_API long np_option_get(np_option_t option);
 
-/* Set an option.  Returns 0, or -EINVAL for an unknown option or a negative value. */
+/* Set an option.  Returns 0, or -EINVAL (nothing changed) for an unknown
+ * option or a value out of its range (negative, or above the maximum above). */
 NP_API int np_option_set(np_option_t option, long value);
 
 #ifdef __cplusplus

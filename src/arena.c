@@ -311,3 +311,27 @@ int np__arena_dump(FILE *out)
     np__registry_unlock();
     return 0;
 }
+
+struct live_walk {
+    void (*fn)(np_arena_t *a, void *ctx);
+    void *ctx;
+};
+
+static void walk_live(np_reg_node_t *node, void *ctx)
+{
+    struct live_walk *w = ctx;
+    np_arena_t *a = np_container_of(node, np_arena_t, node);
+
+    if (a->live && !a->no_cache)
+        w->fn(a, w->ctx);
+}
+
+void np__arena_for_each_live(void (*fn)(np_arena_t *a, void *ctx), void *ctx)
+{
+    struct live_walk w = { fn, ctx };
+
+    (void)np__arena();
+    np__registry_lock();
+    np__registry_walk_locked(NP_REG_ARENAS, walk_live, &w);
+    np__registry_unlock();
+}

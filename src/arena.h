@@ -106,5 +106,7 @@ bool  np__large_keep(np_arena_t *a, void *buf, unsigned cls);
 void  np__cache_release_all(np_arena_t *a);
 void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
 int   np__arena_dump(FILE *out);
+/* fn on every live arena, under the registry lock (fn must not take it) */
+void  np__arena_for_each_live(void (*fn)(np_arena_t *a, void *ctx), void *ctx);
 
 #endif /* NPOOL_ARENA_H */

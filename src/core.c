@@ -60,12 +60,17 @@ void np__core_check(const np_pool_t *pool)
     np_assert(frozen == pool->frozen_used);
     np_assert(n <= pool->nblocks);              /* off-chain blocks are counted too */
     size_t count = 0, bytes = 0;
+    const np_large_t *last_free = NULL;
     for (const np_large_t *l = pool->large; l; l = l->next) {
         if (l->ptr) {
             count++;
             bytes += l->size;
+        } else {
+            np_assert(count == 0);          /* the free records are a prefix */
+            last_free = l;
         }
     }
+    np_assert(last_free == NULL || pool->large->base == last_free);
     np_assert(count == pool->large_count && bytes == pool->large_bytes);
 #else
     (void)pool;
@@ -257,16 +262,39 @@ void *np__core_record(np_pool_t *pool, size_t size)
 
 /* ---- large allocations ----------------------------------------------------- */
 
-/* A free record among the first few of the large list (as nginx does). */
+/*
+ * The large list keeps its free records (ptr NULL) as a prefix, and the
+ * first free record's `base` points at the last one, so that both a free
+ * and a reuse take O(1) beyond np_free's search: the list never holds more
+ * records than were live at once, whatever the order of frees (nginx looks
+ * at the first four records only, and a pool that frees its oldest buffer
+ * each cycle grows without bound).
+ */
 static np_large_t *free_slot(np_pool_t *pool)
 {
-    unsigned n = 0;
+    np_large_t *h = pool->large;
 
-    for (np_large_t *l = pool->large; l && n < NP_LARGE_REUSE_SCAN; l = l->next, n++) {
-        if (l->ptr == NULL)
-            return l;
+    if (h == NULL || h->ptr != NULL)
+        return NULL;                    /* no free record */
+    np_large_t *tail = h->base;
+    if (tail != h) {                    /* h goes behind the free prefix */
+        np_large_t *h2 = h->next;
+        h2->base = tail;
+        pool->large = h2;
+        h->next = tail->next;
+        tail->next = h;
     }
-    return NULL;
+    return h;
+}
+
+/* A record that became free (already unlinked) goes to the front. */
+static void push_free(np_pool_t *pool, np_large_t *l)
+{
+    np_large_t *h = pool->large;
+
+    l->base = h && h->ptr == NULL ? h->base : l;
+    l->next = h;
+    pool->large = l;
 }
 
 /* A separate allocation from the source, recorded on the large list. */
@@ -308,13 +336,20 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     return p;
 }
 
-static void free_large_entry(np_pool_t *pool, np_large_t *l)
+/* l is off every list the caller walks: mark it free, give its memory back. */
+static void free_large_entry(np_pool_t *pool, np_large_t *l, bool to_free_prefix)
 {
-    np_assert(pool->large_count > 0 && pool->large_bytes >= l->size);
+    void *base = l->base;
+    size_t size = l->size;
+    unsigned char tag = l->tag;
+
+    np_assert(pool->large_count > 0 && pool->large_bytes >= size);
     l->ptr = NULL;
     pool->large_count--;
-    pool->large_bytes -= l->size;
-    pool->src->large_put(pool, l->base, l->size, l->tag);
+    pool->large_bytes -= size;
+    if (to_free_prefix)
+        push_free(pool, l);
+    pool->src->large_put(pool, base, size, tag);   /* the list is whole again */
 }
 
 static void free_all_large(np_pool_t *pool)
@@ -322,9 +357,10 @@ static void free_all_large(np_pool_t *pool)
     np_large_t *l = pool->large;
 
     pool->large = NULL;
-    for (; l; l = l->next) {
+    for (np_large_t *next; l; l = next) {
+        next = l->next;
         if (l->ptr)
-            free_large_entry(pool, l);
+            free_large_entry(pool, l, false);
     }
     np_assert(pool->large_count == 0 && pool->large_bytes == 0);
 }
@@ -347,11 +383,16 @@ void *np__core_memalign(np_pool_t *pool, size_t size, size_t align)
     return alloc_large(pool, size, align, false);
 }
 
+/*
+ * The freed record moves to the free prefix at the front of the list, where
+ * the next large allocation finds it (free_slot).
+ */
 int np__core_free(np_pool_t *pool, void *ptr)
 {
-    for (np_large_t *l = pool->large; l; l = l->next) {
+    for (np_large_t **link = &pool->large, *l; (l = *link) != NULL; link = &l->next) {
         if (l->ptr == ptr && !l->small) {
-            free_large_entry(pool, l);
+            *link = l->next;
+            free_large_entry(pool, l, true);
             return 0;
         }
     }
@@ -360,10 +401,58 @@ int np__core_free(np_pool_t *pool, void *ptr)
 
 /* ---- cleanups -------------------------------------------------------------- */
 
+/*
+ * A cleanup added while a reset's cleanups run belongs to the next cycle,
+ * but the reset is about to rewind the memory it would live in: it is made
+ * detached instead, record and data in one allocation from the source, and
+ * moved into the pool once the reset is done (reattach).
+ */
+typedef struct np_detached_s {
+    np_cleanup_t c;
+    size_t size;                /* np_cleanup_add's data bytes, after the header */
+    void *base;
+    unsigned char tag;
+} np_detached_t;
+
+#define NP_DETACHED_HDR np_align_up(sizeof(np_detached_t), NP_ALIGNMENT)
+
+static np_cleanup_t *detached_add(np_pool_t *pool, size_t size, np_cleanup_pt handler,
+                                  void *data)
+{
+    size_t total;
+    void *base;
+    unsigned char tag = 0;
+
+    if (__builtin_add_overflow(NP_DETACHED_HDR, size, &total) || !np__size_ok(total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    np_detached_t *d = pool->src->large_get(pool, total, NP_ALIGNMENT, &base, &tag);
+    if (d == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    d->base = base;
+    d->tag = tag;
+    d->size = size;
+    d->c.handler = handler;
+    d->c.data = size ? (unsigned char *)d + NP_DETACHED_HDR : data;
+    d->c.next = pool->cleanup;
+    pool->cleanup = &d->c;
+    return &d->c;
+}
+
+static void detached_free(np_pool_t *pool, np_detached_t *d)
+{
+    pool->src->large_put(pool, d->base, NP_DETACHED_HDR + d->size, d->tag);
+}
+
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
 {
-    np_cleanup_t *c = np__core_record(pool, sizeof(*c));
+    if (np_unlikely(pool->flags & NP_F_RESETTING))
+        return detached_add(pool, size, NULL, NULL);
 
+    np_cleanup_t *c = np__core_record(pool, sizeof(*c));
     if (c == NULL)
         return NULL;
     if (size) {
@@ -382,8 +471,10 @@ np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
 /* A record complete before it is linked: handler and data set first. */
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
 {
-    np_cleanup_t *c = np__core_record(pool, sizeof(*c));
+    if (np_unlikely(pool->flags & NP_F_RESETTING))
+        return detached_add(pool, 0, handler, data);
 
+    np_cleanup_t *c = np__core_record(pool, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->handler = handler;
@@ -393,25 +484,70 @@ np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void
     return c;
 }
 
+/* Run every armed handler of the list c once, newest first; holding nothing. */
+static void run_list(np_cleanup_t *c)
+{
+    for (; c; c = c->next) {
+        np_cleanup_pt handler = c->handler;
+        if (handler) {
+            c->handler = NULL;
+            handler(c->data);
+        }
+    }
+}
+
 /*
- * Run every armed handler, newest first, and leave the list empty.  A
- * handler may add cleanups to the pool it runs for: they run in the next
- * round of the loop, so nothing added during a reset or destroy is lost.
- * The handlers run with nothing held by the core.
+ * Destroy: run every armed handler, newest first, and leave the list
+ * empty.  A handler may add cleanups to the pool it runs for: they run in
+ * the next round of the loop, so nothing added during a destroy is lost.
+ * A nested np_reset or np_destroy of the pool is refused meanwhile
+ * (NP_F_CLEANING, checked by the API layer).
  */
 void np__core_cleanup_run_all(np_pool_t *pool)
 {
     np_cleanup_t *c;
+    unsigned saved = pool->flags & NP_F_CLEANING;
 
+    pool->flags |= NP_F_CLEANING;
     while ((c = pool->cleanup) != NULL) {
         pool->cleanup = NULL;
-        for (; c; c = c->next) {
-            np_cleanup_pt handler = c->handler;
-            if (handler) {
-                c->handler = NULL;
-                handler(c->data);
-            }
+        run_list(c);
+    }
+    pool->flags = (pool->flags & ~NP_F_CLEANING) | saved;
+}
+
+/*
+ * After a reset: the cleanups its handlers added (detached, newest first)
+ * become ordinary records of the rewound pool, oldest first so that the
+ * order stays.  One the pool cannot take (no memory) runs now instead of
+ * being lost, and errno says ENOMEM.
+ */
+static void reattach(np_pool_t *pool, np_cleanup_t *fresh)
+{
+    np_cleanup_t *oldest = NULL, *next;
+
+    for (np_cleanup_t *c = fresh; c; c = next) {        /* reverse: oldest first */
+        next = c->next;
+        c->next = oldest;
+        oldest = c;
+    }
+    for (np_cleanup_t *c = oldest; c; c = next) {
+        np_detached_t *d = (np_detached_t *)(void *)c;
+        next = c->next;
+        np_cleanup_t *r = np__core_cleanup_add(pool, d->size);
+        if (r != NULL) {
+            if (d->size)
+                memcpy(r->data, d->c.data, d->size);
+            else
+                r->data = d->c.data;
+            r->handler = d->c.handler;
+        } else if (d->c.handler) {
+            np_cleanup_pt handler = d->c.handler;
+            d->c.handler = NULL;
+            handler(d->c.data);
+            errno = ENOMEM;
         }
+        detached_free(pool, d);
     }
 }
 
@@ -430,12 +566,27 @@ static void rewind_blocks(np_pool_t *pool)
     pool->frozen_used = 0;
 }
 
+/*
+ * Reset: the cleanups registered before it run once, newest first; those
+ * their handlers add belong to the next cycle (reattach).  Then the large
+ * allocations go and every block is rewound.
+ */
 void np__core_reset(np_pool_t *pool)
 {
-    np__core_cleanup_run_all(pool);
+    np_cleanup_t *c = pool->cleanup;
+
+    pool->cleanup = NULL;
+    pool->flags |= NP_F_CLEANING | NP_F_RESETTING;
+    run_list(c);
+    pool->flags &= ~(NP_F_CLEANING | NP_F_RESETTING);
+    c = pool->cleanup;                  /* detached: added by the handlers */
+    pool->cleanup = NULL;
+
     free_all_large(pool);
     np__mem_pool_trim(pool);
     rewind_blocks(pool);
+    if (np_unlikely(c != NULL))
+        reattach(pool, c);
     np__core_check(pool);
 }
 

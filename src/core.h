@@ -43,12 +43,12 @@
 /* A block that fails a request with less than 1/NP_BLOCK_FULL_DIV of its size
  * free is skipped at once: nearly full, it would only fail four more times. */
 #define NP_BLOCK_FULL_DIV 64
-/* How many entries of the large list are searched for a free slot. */
-#define NP_LARGE_REUSE_SCAN 4
 
 /* Core pool flags (bits 0x10000 and up belong to the layers above). */
 #define NP_F_DEBUG_PALLOC 0x1u    /* every allocation a separate large one */
 #define NP_F_VALGRIND     0x2u    /* made under memcheck: annotate every allocation */
+#define NP_F_CLEANING     0x4u    /* cleanups running (reset or destroy): no nested reset */
+#define NP_F_RESETTING    0x8u    /* a reset's cleanups running: new cleanups are detached */
 #define NP_F_CORE_MASK    0xffffu
 
 typedef struct np_block_s np_block_t;

@@ -17,13 +17,14 @@
 typedef struct {
     const char *env;
     long initial;
+    long max;                   /* values above are out of range */
 } np_option_desc_t;
 
 static const np_option_desc_t option_desc[NP_OPTION_COUNT] = {
-    [NP_OPTION_THREAD_CACHE] = { "NPOOL_THREAD_CACHE", 1024L * 1024 },
-    [NP_OPTION_DEBUG_PALLOC] = { "NPOOL_DEBUG_PALLOC", 0 },
-    [NP_OPTION_REDZONE]      = { "NPOOL_REDZONE", 16 },
-    [NP_OPTION_LARGE_CACHE]  = { "NPOOL_LARGE_CACHE", 2048L * 1024 },
+    [NP_OPTION_THREAD_CACHE] = { "NPOOL_THREAD_CACHE", 1024L * 1024, NP_OPTION_CACHE_MAX },
+    [NP_OPTION_DEBUG_PALLOC] = { "NPOOL_DEBUG_PALLOC", 0, 1 },
+    [NP_OPTION_REDZONE]      = { "NPOOL_REDZONE", 16, NP_OPTION_REDZONE_MAX },
+    [NP_OPTION_LARGE_CACHE]  = { "NPOOL_LARGE_CACHE", 2048L * 1024, NP_OPTION_CACHE_MAX },
 };
 
 static _Atomic long option_value[NP_OPTION_COUNT];
@@ -32,14 +33,15 @@ static pthread_once_t option_once = PTHREAD_ONCE_INIT;
  * pthread_once call, which every np_create and block cache operation makes. */
 static _Atomic bool options_ready;
 
-/* A non-negative number with an optional k/m/g suffix, or -1. */
+/* A non-negative number with an optional k/m/g suffix, or -1 (overflow included). */
 static long parse_size(const char *s)
 {
     char *end;
-    long v = strtol(s, &end, 10);
     long mult = 1;
 
-    if (end == s || v < 0)
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || errno == ERANGE)
         return -1;
     switch (*end) {
     case 'k': case 'K': mult = 1L << 10; end++; break;
@@ -52,14 +54,19 @@ static long parse_size(const char *s)
     return v * mult;
 }
 
+/* Garbage and out-of-range values mean the default. */
 static void options_init(void)
 {
+    int saved = errno;
+
     for (int i = 0; i < NP_OPTION_COUNT; i++) {
         const char *s = getenv(option_desc[i].env);
         long v = s ? parse_size(s) : -1;
-        atomic_store_explicit(&option_value[i], v >= 0 ? v : option_desc[i].initial,
-                              memory_order_relaxed);
+        if (v < 0 || v > option_desc[i].max)
+            v = option_desc[i].initial;
+        atomic_store_explicit(&option_value[i], v, memory_order_relaxed);
     }
+    errno = saved;
     atomic_store_explicit(&options_ready, true, memory_order_release);
 }
 
@@ -81,7 +88,7 @@ long np_option_get(np_option_t option)
 
 int np_option_set(np_option_t option, long value)
 {
-    if ((unsigned)option >= NP_OPTION_COUNT || value < 0)
+    if ((unsigned)option >= NP_OPTION_COUNT || value < 0 || value > option_desc[option].max)
         return -EINVAL;
     pthread_once(&option_once, options_init);
     atomic_store_explicit(&option_value[option], value, memory_order_relaxed);

@@ -160,14 +160,32 @@ void np__pool_release(np_pool_t *pool, bool keep_cache)
     np__core_destroy(pool);
 }
 
-void np_destroy(np_pool_t *pool)
+/*
+ * What np_destroy and np_destroy_deferred refuse: a thread pool (EINVAL), a
+ * pool whose cleanups are running, from one of them (EBUSY).  Debug builds
+ * abort if another thread is inside a call on a private pool meanwhile.
+ */
+static bool destroy_refused(np_pool_t *pool)
 {
-    if (pool == NULL)
-        return;
     if (pool->flags & NP_F_THREAD_POOL) {
         errno = EINVAL;
-        return;
+        return true;
     }
+    if (pool->flags & NP_F_CLEANING) {
+        errno = EBUSY;
+        return true;
+    }
+    if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {
+        np__guard_enter(pool);          /* the misuse detector sees the call */
+        np__guard_leave(pool);
+    }
+    return false;
+}
+
+void np_destroy(np_pool_t *pool)
+{
+    if (pool == NULL || destroy_refused(pool))
+        return;
     if (pool->flags & NP_F_REGISTERED) {
         if (np__rcu_reading()) {        /* the grace period would wait for us */
             errno = EDEADLK;
@@ -199,6 +217,10 @@ void np_reset(np_pool_t *pool)
 {
     if (pool == NULL)
         return;
+    if (pool->flags & NP_F_CLEANING) {  /* from one of its own cleanups */
+        errno = EBUSY;
+        return;
+    }
     NP_GUARDED_VOID(pool, reset_guarded(pool));
 }
 
@@ -224,12 +246,8 @@ static void deferred_destroy(void *obj)
 
 void np_destroy_deferred(np_pool_t *pool)
 {
-    if (pool == NULL)
+    if (pool == NULL || destroy_refused(pool))
         return;
-    if (pool->flags & NP_F_THREAD_POOL) {
-        errno = EINVAL;
-        return;
-    }
     np_acct_snap_t before = np__acct_snap(pool);
     np_deferral_t *d = np__core_record(pool, sizeof(*d));
     after(pool, before);

@@ -21,6 +21,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "lockorder.h"
 #include "npool.h"
@@ -111,6 +113,10 @@ void np_rcu_read_lock(void)
 void np_rcu_read_unlock(void)
 {
     if (read_depth == 0) {              /* no matching np_rcu_read_lock */
+#ifdef NP_DEBUG
+        fprintf(stderr, "npool: np_rcu_read_unlock() without a matching np_rcu_read_lock()\n");
+        abort();
+#endif
         errno = EINVAL;
         return;
     }
@@ -143,15 +149,34 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
     fork_unlock_shared();
 }
 
+/*
+ * Not inside a read section (the deferrals wait for it) and not from a
+ * deferral's own cleanups on liburcu's callback thread (the queue it would
+ * wait for is the one it is running): EDEADLK, at once.
+ */
 void np_rcu_barrier(void)
 {
+    if (read_depth != 0 || on_worker) {
+        errno = EDEADLK;
+        return;
+    }
     ensure_registered();
     urcu_bp_barrier();
     np__tsan_acquire(&barrier_token);
 }
 
+/*
+ * Process exit: the exiting thread may be inside read sections (exit()
+ * called from one), which the barrier would wait for; npool knows its
+ * nesting and leaves them first.  From a deferral's cleanup there is no
+ * barrier to run: the worker is busy with this very queue.
+ */
 void np__rcu_exit_barrier(void)
 {
+    if (on_worker)
+        return;
+    while (read_depth != 0)
+        np__read_unlock();
     urcu_bp_barrier();
 }
 

@@ -55,6 +55,32 @@ void np_thread_reset(void)
         np_reset(pool);
 }
 
+/* Process exit on this thread: its pool ends as at thread exit. */
+void np__thread_exit_now(void)
+{
+    np_arena_t *a = np__arena_peek();
+
+    while (a && a->owned)
+        a->owned_exit(a);
+}
+
+static void pool_alive_at_exit(np_arena_t *a, void *ctx)
+{
+    (void)ctx;
+    if (a->owned)
+        np__core_exit(a->owned);
+}
+
+/*
+ * Process exit under memcheck: threads still running keep their pools; each
+ * pool's used space is left readable and its chunks handed back, so memcheck
+ * reports no leak for memory a live pool holds.
+ */
+void np__thread_pools_exit(void)
+{
+    np__arena_for_each_live(pool_alive_at_exit, NULL);
+}
+
 void np_thread_trim(void)
 {
     np_arena_t *a = np__arena_peek();

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <errno.h>
 #ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif
@@ -172,6 +174,24 @@ size_t test_redzone(void)
         return (size_t)np_option_get(NP_OPTION_REDZONE);
 #endif
     return 0;
+}
+
+int test_run_bounded(void *(*fn)(void *), void *arg, int seconds)
+{
+    pthread_t t;
+    struct timespec until;
+    void *res;
+
+    ck_assert_int_eq(pthread_create(&t, NULL, fn, arg), 0);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    int rc = pthread_timedjoin_np(t, &res, &until);
+    if (rc == ETIMEDOUT) {
+        pthread_detach(t);
+        return -1;
+    }
+    ck_assert_int_eq(rc, 0);
+    return (int)(intptr_t)res;
 }
 
 bool test_inline_path(void)

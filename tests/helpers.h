@@ -18,6 +18,13 @@ typedef struct {
 
 void test_backend_init(test_backend_t *tb, np_backend_t *be);
 
+/*
+ * Run fn(arg) on a new thread and wait at most seconds for it: its result as
+ * an int (0 for NULL), or -1 if it did not finish (a hang: the thread is
+ * left behind and the test fails).
+ */
+int test_run_bounded(void *(*fn)(void *), void *arg, int seconds);
+
 /* Run fn(arg) on a new thread and wait for it (the thread's start is asserted). */
 void test_run_in_thread(void *(*fn)(void *), void *arg);
 

@@ -14,5 +14,6 @@ Suite *suite_thread(void);
 Suite *suite_shared(void);
 Suite *suite_rcu(void);
 Suite *suite_fork(void);
+Suite *suite_adversary(void);
 
 #endif

@@ -261,7 +261,12 @@ START_TEST(test_large_list_reuses_a_free_slot)
 }
 END_TEST
 
-START_TEST(test_large_slot_beyond_the_scan_is_not_reused)
+/*
+ * nginx reuses a freed record only among the first four of the list; npool
+ * moves a freed record to the front, so the oldest one, last in the list,
+ * is reused as well and the list never outgrows what was live at once.
+ */
+START_TEST(test_large_slot_freed_beyond_the_scan_is_reused)
 {
     np_pool_t *pool = test_create_normal(4096);
     void *l[6];
@@ -270,7 +275,71 @@ START_TEST(test_large_slot_beyond_the_scan_is_not_reused)
     ck_assert_int_eq(np_free(pool, l[0]), 0);           /* oldest: last in the list */
     size_t used = stats_of(pool).used_bytes;
     ck_assert_ptr_nonnull(np_alloc(pool, 5000));
-    ck_assert_uint_gt(stats_of(pool).used_bytes, used); /* a new record was needed */
+    ck_assert_uint_eq(stats_of(pool).used_bytes, used); /* no new record */
+    ck_assert_uint_eq(stats_of(pool).large_count, 6);
+    np_destroy(pool);
+}
+END_TEST
+
+/*
+ * A long-lived pool that keeps five large buffers live and frees the oldest
+ * each cycle stays at its size: 200,000 cycles, not one record or block more
+ * than after the first ten.  (nginx's scan of four grew this to 589 blocks.)
+ */
+START_TEST(test_long_lived_pool_cycling_large_buffers_stays_bounded)
+{
+    np_pool_t *pool = test_create_normal(4096);
+    void *live[5];
+    np_stats_t early = { 0 };
+
+    for (int i = 0; i < 5; i++)
+        live[i] = np_alloc(pool, 5000 + (size_t)i);
+    for (int cycle = 0; cycle < 200000; cycle++) {
+        int oldest = cycle % 5;
+        ck_assert_int_eq(np_free(pool, live[oldest]), 0);
+        live[oldest] = np_alloc(pool, 5000 + (size_t)(cycle % 7) * 100);
+        ck_assert_ptr_nonnull(live[oldest]);
+        if (cycle == 10)
+            early = stats_of(pool);
+    }
+    np_stats_t late = stats_of(pool);
+    ck_assert_uint_eq(late.blocks, early.blocks);
+    ck_assert_uint_eq(late.used_bytes, early.used_bytes);   /* the records */
+    ck_assert_uint_eq(late.large_count, 5);
+    np_destroy(pool);
+}
+END_TEST
+
+/* Every free pattern: newest first, every other, random; records stay at the peak. */
+START_TEST(test_large_records_stay_at_the_peak_under_any_free_pattern)
+{
+    np_pool_t *pool = test_create_normal(4096);
+    void *live[64];
+    uint64_t rng = 42;
+    size_t peak_used = 0;
+
+    for (int round = 0; round < 300; round++) {
+        for (int i = 0; i < 64; i++)
+            ck_assert_ptr_nonnull(live[i] = np_alloc(pool, 4097 + (size_t)i));
+        if (round == 0)
+            peak_used = stats_of(pool).used_bytes;
+        for (int i = 0; i < 64; i++) {                  /* free in a pattern of the round */
+            int k = round % 3 == 0 ? 63 - i : round % 3 == 1 ? (i * 2) % 64 + (i >= 32) :
+                    (int)(test_rand(&rng) % 64);
+            if (live[k] != NULL) {
+                ck_assert_int_eq(np_free(pool, live[k]), 0);
+                live[k] = NULL;
+            }
+        }
+        for (int i = 0; i < 64; i++) {
+            if (live[i] != NULL) {
+                ck_assert_int_eq(np_free(pool, live[i]), 0);
+                live[i] = NULL;
+            }
+        }
+        ck_assert_uint_eq(stats_of(pool).large_count, 0);
+        ck_assert_uint_eq(stats_of(pool).used_bytes, peak_used);
+    }
     np_destroy(pool);
 }
 END_TEST
@@ -446,7 +515,9 @@ Suite *suite_pool(void)
     tcase_add_test(tc, test_reset_rewinds_to_the_first_address);
     tcase_add_test(tc, test_reset_releases_large_allocations);
     tcase_add_test(tc, test_large_list_reuses_a_free_slot);
-    tcase_add_test(tc, test_large_slot_beyond_the_scan_is_not_reused);
+    tcase_add_test(tc, test_large_slot_freed_beyond_the_scan_is_reused);
+    tcase_add_test(tc, test_long_lived_pool_cycling_large_buffers_stays_bounded);
+    tcase_add_test(tc, test_large_records_stay_at_the_peak_under_any_free_pattern);
     tcase_add_test(tc, test_large_buffers_are_cached_by_the_thread);
     tcase_add_test(tc, test_max_small_routes_requests);
     tcase_add_test(tc, test_default_max_is_page_bound);

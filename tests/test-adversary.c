@@ -1,0 +1,413 @@
+/*
+ * The adversary: callbacks that call the library on their own pool, bad
+ * arguments the header promises to refuse, RCU calls where they cannot
+ * work, cleanups that re-arm themselves.  Each case was reproduced against
+ * the library before its fix; a case that could hang runs in a child with a
+ * timeout (test_run_bounded), so a deadlock is a failure.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "suites.h"
+
+/* ---- a nested reset or destroy of a pool from its own cleanup: EBUSY ------ */
+
+static int nested_errno[2], nested_runs;
+
+static void nested_reset_and_destroy(void *data)
+{
+    np_pool_t *pool = data;
+
+    nested_runs++;
+    errno = 0;
+    np_reset(pool);
+    nested_errno[0] = errno;
+    errno = 0;
+    np_destroy(pool);
+    nested_errno[1] = errno;
+    /* the pool is still whole: the handler may allocate from it */
+    ck_assert_ptr_nonnull(np_alloc(pool, 100));
+    ck_assert_ptr_nonnull(np_alloc(pool, 6000));
+}
+
+static void check_nested(np_pool_t *pool, bool destroy)
+{
+    for (int i = 0; i < 3; i++)                 /* blocks and large allocations to rewind */
+        ck_assert_ptr_nonnull(np_alloc(pool, 3000));
+    ck_assert_ptr_nonnull(np_alloc(pool, 9000));
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, nested_reset_and_destroy, pool));
+    nested_runs = 0;
+    nested_errno[0] = nested_errno[1] = 0;
+    if (destroy)
+        np_destroy(pool);
+    else
+        np_reset(pool);
+    ck_assert_int_eq(nested_runs, 1);
+    ck_assert_int_eq(nested_errno[0], EBUSY);
+    ck_assert_int_eq(nested_errno[1], EBUSY);
+}
+
+START_TEST(test_cleanup_resetting_its_own_private_pool_is_refused)
+{
+    np_pool_t *pool = np_create(4096);
+    check_nested(pool, false);
+    np_stats_t s;
+    ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    ck_assert_uint_eq(s.large_count, 0);        /* the outer reset finished */
+    ck_assert_uint_eq(s.used_bytes, 0);
+    check_nested(pool, true);
+}
+END_TEST
+
+START_TEST(test_cleanup_resetting_its_own_shared_pool_is_refused)
+{
+    np_pool_t *pool = np_create_shared(4096);
+    check_nested(pool, false);
+    check_nested(pool, true);
+}
+END_TEST
+
+static int thread_nested_errno;
+
+static void nested_thread_reset(void *data)
+{
+    (void)data;
+    errno = 0;
+    np_thread_reset();
+    thread_nested_errno = errno;
+}
+
+START_TEST(test_cleanup_resetting_its_own_thread_pool_is_refused)
+{
+    np_pool_t *tp = np_thread_pool();
+    ck_assert_ptr_nonnull(tp);
+    ck_assert_ptr_nonnull(np_alloc(tp, 70000));
+    ck_assert_ptr_nonnull(np_cleanup_push(tp, nested_thread_reset, NULL));
+    thread_nested_errno = 0;
+    np_thread_reset();
+    ck_assert_int_eq(thread_nested_errno, EBUSY);
+    np_stats_t s;
+    ck_assert_int_eq(np_pool_stats(tp, &s), 0);
+    ck_assert_uint_eq(s.large_count, 0);
+}
+END_TEST
+
+/* ---- cleanups that a handler adds during a reset belong to the next cycle -- */
+
+static int rearm_runs;
+static bool rearm_stop;
+
+static void rearm(void *data)
+{
+    np_pool_t *pool = data;
+
+    rearm_runs++;
+    if (!rearm_stop)                    /* for the next request */
+        ck_assert_ptr_nonnull(np_cleanup_push(pool, rearm, pool));
+}
+
+START_TEST(test_cleanup_rearming_itself_runs_once_per_reset)
+{
+    np_pool_t *pool = np_create(0);
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, rearm, pool));
+    rearm_runs = 0;
+    rearm_stop = false;
+    for (int cycle = 1; cycle <= 50; cycle++) {
+        for (int i = 0; i < 20; i++)
+            ck_assert_ptr_nonnull(np_alloc(pool, 1500));     /* overwrite rewound memory */
+        np_reset(pool);
+        ck_assert_int_eq(rearm_runs, cycle);                  /* once, not until OOM */
+    }
+    np_stats_t s;
+    ck_assert_int_eq(np_pool_stats(pool, &s), 0);
+    ck_assert_uint_le(s.blocks, 4);                           /* no growth across cycles */
+    rearm_stop = true;                  /* at destroy, what a handler adds runs too */
+    np_destroy(pool);
+    ck_assert_int_eq(rearm_runs, 51);                         /* destroy ran the armed one */
+}
+END_TEST
+
+static int order_log[16], order_n;
+
+static void log_value(void *data)
+{
+    order_log[order_n++] = *(int *)data;
+}
+
+static void add_two_for_next(void *data)
+{
+    np_pool_t *pool = data;
+    np_cleanup_t *a = np_cleanup_add(pool, sizeof(int));
+    np_cleanup_t *b = np_cleanup_add(pool, sizeof(int));
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    *(int *)a->data = 10;               /* data of np_cleanup_add survives the reset */
+    a->handler = log_value;
+    *(int *)b->data = 20;
+    b->handler = log_value;
+}
+
+START_TEST(test_cleanups_added_during_reset_keep_their_data_and_order)
+{
+    np_pool_t *pool = np_create(1024);
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, add_two_for_next, pool));
+    order_n = 0;
+    np_reset(pool);
+    ck_assert_int_eq(order_n, 0);                 /* not in the same reset */
+    for (int i = 0; i < 40; i++)
+        ck_assert_ptr_nonnull(np_alloc(pool, 100));   /* reuse the rewound memory */
+    np_reset(pool);
+    ck_assert_int_eq(order_n, 2);
+    ck_assert_int_eq(order_log[0], 20);           /* newest first */
+    ck_assert_int_eq(order_log[1], 10);
+    np_reset(pool);
+    ck_assert_int_eq(order_n, 2);                 /* each once */
+    np_destroy(pool);
+}
+END_TEST
+
+static int destroy_chain;
+
+static void add_during_destroy(void *data)
+{
+    np_pool_t *pool = data;
+
+    if (++destroy_chain < 5)
+        ck_assert_ptr_nonnull(np_cleanup_push(pool, add_during_destroy, pool));
+}
+
+START_TEST(test_cleanups_added_during_destroy_run_in_the_same_destroy)
+{
+    np_pool_t *pool = np_create(0);
+    destroy_chain = 0;
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, add_during_destroy, pool));
+    np_destroy(pool);
+    ck_assert_int_eq(destroy_chain, 5);
+}
+END_TEST
+
+/* ---- file cleanups, np_cleanup_push ----------------------------------------- */
+
+START_TEST(test_run_file_skips_an_armed_file_cleanup_without_data)
+{
+    np_pool_t *pool = np_create(0);
+    int fd = open("/dev/null", O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    np_cleanup_t *c = np_cleanup_add(pool, sizeof(np_cleanup_file_t));
+    ((np_cleanup_file_t *)c->data)->fd = fd;
+    ((np_cleanup_file_t *)c->data)->name = NULL;
+    c->handler = np_cleanup_file;
+    np_cleanup_t *bad = np_cleanup_add(pool, 0);      /* armed with NULL data */
+    ck_assert_ptr_nonnull(bad);
+    ck_assert_ptr_null(bad->data);
+    bad->handler = np_cleanup_file;
+    ck_assert_int_eq(np_cleanup_run_file(pool, fd + 1000), -ENOENT);
+    ck_assert_int_eq(np_cleanup_run_file(pool, fd), 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1);           /* closed */
+    np_destroy(pool);                                   /* the NULL-data one is harmless */
+}
+END_TEST
+
+static int push_seen;
+
+static void push_handler(void *data)
+{
+    push_seen = *(int *)data;
+}
+
+START_TEST(test_cleanup_push_links_a_complete_record)
+{
+    static int value = 7;
+    np_pool_t *pool = np_create_shared(0);
+
+    errno = 0;
+    ck_assert_ptr_null(np_cleanup_push(NULL, push_handler, &value));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_cleanup_push(pool, NULL, &value));
+    ck_assert_int_eq(errno, EINVAL);
+    np_cleanup_t *c = np_cleanup_push(pool, push_handler, &value);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_eq(c->handler, push_handler);
+    ck_assert_ptr_eq(c->data, &value);
+    push_seen = 0;
+    np_destroy(pool);
+    ck_assert_int_eq(push_seen, 7);
+}
+END_TEST
+
+/* ---- bad arguments ------------------------------------------------------------ */
+
+START_TEST(test_memalign_alignment_no_backend_can_honour_is_einval)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    np_config_t cfg = { .backend = &be };
+    np_pool_t *pool = np_create_ex(&cfg);
+    size_t calls = tb.calls;
+
+    errno = 0;
+    ck_assert_ptr_null(np_memalign(pool, 16, (size_t)1 << 63));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_memalign(pool, (size_t)PTRDIFF_MAX, 4096));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_uint_eq(tb.calls, calls);             /* no backend call */
+    void *p = np_memalign(pool, 100, 1 << 20);      /* large but honourable */
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq((uintptr_t)p & ((1 << 20) - 1), 0);
+    np_destroy(pool);
+    ck_assert_uint_eq(tb.live, 0);
+}
+END_TEST
+
+START_TEST(test_option_set_refuses_values_out_of_range)
+{
+    long redzone = np_option_get(NP_OPTION_REDZONE);
+    long cache = np_option_get(NP_OPTION_THREAD_CACHE);
+
+    ck_assert_int_eq(np_option_set(NP_OPTION_REDZONE, 1L << 40), -EINVAL);
+    ck_assert_int_eq(np_option_get(NP_OPTION_REDZONE), redzone);     /* unchanged */
+    ck_assert_int_eq(np_option_set(NP_OPTION_REDZONE, 4097), -EINVAL);
+    ck_assert_int_eq(np_option_set(NP_OPTION_DEBUG_PALLOC, 2), -EINVAL);
+    ck_assert_int_eq(np_option_set(NP_OPTION_THREAD_CACHE, (1L << 40) + 1), -EINVAL);
+    ck_assert_int_eq(np_option_set(NP_OPTION_LARGE_CACHE, __LONG_MAX__), -EINVAL);
+    ck_assert_int_eq(np_option_get(NP_OPTION_THREAD_CACHE), cache);
+    ck_assert_int_eq(np_option_set(NP_OPTION_REDZONE, 4096), 0);     /* the maximum is fine */
+    ck_assert_int_eq(np_option_set(NP_OPTION_REDZONE, redzone), 0);
+    np_pool_t *pool = np_create(0);
+    ck_assert_ptr_nonnull(np_alloc(pool, 16));      /* small allocations still work */
+    np_destroy(pool);
+}
+END_TEST
+
+/* ---- RCU calls where they cannot work: refused, never a hang ------------------ */
+
+static void *destroy_shared_inside_read_section(void *arg)
+{
+    (void)arg;
+    np_pool_t *pool = np_create_shared(0);
+    np_alloc(pool, 100);
+    np_rcu_read_lock();
+    errno = 0;
+    np_destroy(pool);                   /* would wait for our own grace period */
+    int e = errno;
+    np_rcu_read_unlock();
+    if (e != EDEADLK)
+        return (void *)1;
+    np_destroy(pool);                   /* outside: fine */
+    return NULL;
+}
+
+START_TEST(test_destroying_a_shared_pool_inside_a_read_section_is_edeadlk)
+{
+    ck_assert_int_eq(test_run_bounded(destroy_shared_inside_read_section, NULL, 20), 0);
+}
+END_TEST
+
+static void *barrier_inside_read_section(void *arg)
+{
+    (void)arg;
+    np_pool_t *pool = np_create(0);
+    np_rcu_read_lock();
+    np_destroy_deferred(pool);
+    errno = 0;
+    np_rcu_barrier();
+    int e = errno;
+    np_rcu_read_unlock();
+    np_rcu_barrier();
+    return e == EDEADLK ? NULL : (void *)1;
+}
+
+START_TEST(test_barrier_inside_a_read_section_is_edeadlk)
+{
+    ck_assert_int_eq(test_run_bounded(barrier_inside_read_section, NULL, 20), 0);
+}
+END_TEST
+
+static int barrier_errno, later_destroyed;
+
+static void barrier_from_callback(void *data)
+{
+    (void)data;
+    errno = 0;
+    np_rcu_barrier();                   /* on liburcu's callback thread */
+    barrier_errno = errno;
+}
+
+static void mark_destroyed(void *data)
+{
+    (void)data;
+    later_destroyed++;
+}
+
+static void *barrier_on_callback_thread(void *arg)
+{
+    (void)arg;
+    np_pool_t *a = np_create(0), *b = np_create(0);
+    np_cleanup_push(a, barrier_from_callback, NULL);
+    np_cleanup_push(b, mark_destroyed, NULL);
+    barrier_errno = 0;
+    later_destroyed = 0;
+    np_destroy_deferred(a);
+    np_destroy_deferred(b);
+    np_rcu_barrier();                   /* every other deferred destroy completes */
+    return barrier_errno == EDEADLK && later_destroyed == 1 ? NULL : (void *)1;
+}
+
+START_TEST(test_barrier_from_a_deferred_destroys_cleanup_is_edeadlk)
+{
+    ck_assert_int_eq(test_run_bounded(barrier_on_callback_thread, NULL, 20), 0);
+}
+END_TEST
+
+START_TEST(test_unbalanced_read_unlock_is_einval)
+{
+    errno = 0;
+    np_rcu_read_unlock();               /* no matching lock: liburcu would crash */
+    ck_assert_int_eq(errno, EINVAL);
+    np_rcu_read_lock();
+    np_rcu_read_lock();
+    np_rcu_read_unlock();
+    np_rcu_read_unlock();
+    errno = 0;
+    np_rcu_read_unlock();
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+Suite *suite_adversary(void)
+{
+    Suite *s = suite_create("adversary");
+    TCase *tc = tcase_create("callbacks");
+    tcase_add_test(tc, test_cleanup_resetting_its_own_private_pool_is_refused);
+    tcase_add_test(tc, test_cleanup_resetting_its_own_shared_pool_is_refused);
+    tcase_add_test(tc, test_cleanup_resetting_its_own_thread_pool_is_refused);
+    tcase_add_test(tc, test_cleanup_rearming_itself_runs_once_per_reset);
+    tcase_add_test(tc, test_cleanups_added_during_reset_keep_their_data_and_order);
+    tcase_add_test(tc, test_cleanups_added_during_destroy_run_in_the_same_destroy);
+    tcase_add_test(tc, test_run_file_skips_an_armed_file_cleanup_without_data);
+    tcase_add_test(tc, test_cleanup_push_links_a_complete_record);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("arguments");
+    tcase_add_test(tc, test_memalign_alignment_no_backend_can_honour_is_einval);
+    tcase_add_test(tc, test_option_set_refuses_values_out_of_range);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("rcu");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_destroying_a_shared_pool_inside_a_read_section_is_edeadlk);
+    tcase_add_test(tc, test_barrier_inside_a_read_section_is_edeadlk);
+    tcase_add_test(tc, test_barrier_from_a_deferred_destroys_cleanup_is_edeadlk);
+    tcase_add_test(tc, test_unbalanced_read_unlock_is_einval);
+    suite_add_tcase(s, tc);
+    return s;
+}
