@@ -171,13 +171,13 @@ static bool destroy_refused(np_pool_t *pool)
         errno = EINVAL;
         return true;
     }
-    if (pool->flags & NP_F_CLEANING) {
-        errno = EBUSY;
-        return true;
-    }
     if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {
         np__guard_enter(pool);          /* the misuse detector sees the call */
         np__guard_leave(pool);
+    }
+    if (pool->flags & NP_F_CLEANING) {
+        errno = EBUSY;
+        return true;
     }
     return false;
 }

@@ -7,6 +7,9 @@
  *            message naming the pool
  *   handover the same two threads use the pool one after the other: clean
  *   nested   a cleanup allocates from its own pool during np_reset: clean
+ *   destroy  like race, but thread B calls np_destroy: must abort the same way
+ *   deferred like race, but thread B calls np_destroy_deferred: the same
+ *   unlock   np_rcu_read_unlock without a lock: aborts naming the call
  * Prints "pool <address>" first so the driver can match the message.
  */
 #include <pthread.h>
@@ -34,11 +37,19 @@ static void *thread_a(void *arg)
     return NULL;
 }
 
+static const char *b_call = "alloc";
+
 static void *thread_b(void *arg)
 {
     (void)arg;
+    void *p = NULL;
     sem_wait(&a_inside);
-    void *p = np_alloc(pool, 16);   /* concurrent use: the detector fires */
+    if (strcmp(b_call, "destroy") == 0)
+        np_destroy(pool);           /* concurrent use: the detector fires */
+    else if (strcmp(b_call, "deferred") == 0)
+        np_destroy_deferred(pool);
+    else
+        p = np_alloc(pool, 16);
     sem_post(&b_done);
     return p;
 }
@@ -64,7 +75,14 @@ int main(int argc, char **argv)
     pool = np_create(0);
     printf("pool %p\n", (void *)pool);
     fflush(stdout);
-    if (strcmp(mode, "race") == 0) {
+    if (strcmp(mode, "unlock") == 0) {
+        np_rcu_read_unlock();
+        puts("not detected");
+        return 1;
+    }
+    if (strcmp(mode, "race") == 0 || strcmp(mode, "destroy") == 0 ||
+        strcmp(mode, "deferred") == 0) {
+        b_call = mode;
         sem_init(&a_inside, 0, 0);
         sem_init(&b_done, 0, 0);
         np_cleanup_add(pool, 0)->handler = waiting_cleanup;
