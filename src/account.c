@@ -8,11 +8,14 @@
 
 void np__acct_born(np_pool_t *pool)
 {
-    np_counters_t *c = &np__arena()->counters;
+    np_arena_t *a = np__arena();
+    np_counters_t *c = &a->counters;
 
+    np__counters_begin(a);
     np__count(&c->pools, 1);
     np__count(&c->blocks, 1);
     np__count(&c->block_bytes, (long long)pool->block_size);
+    np__counters_end(a);
 }
 
 /* The blocks and large allocations gained or lost since before, into c. */
@@ -34,25 +37,40 @@ static inline bool publish(np_counters_t *c, np_pool_t *pool, np_acct_snap_t bef
 
 bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
 {
-    return publish(&np__arena()->counters, pool, before);
+    np_arena_t *a = np__arena();
+
+    np__counters_begin(a);
+    bool due = publish(&a->counters, pool, before);
+    np__counters_end(a);
+    return due;
 }
 
-void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
+/* Into c of arena a, between np__counters_begin and end. */
+static void flush(np_counters_t *c, np_pool_t *pool, size_t used, unsigned long long allocs)
 {
-    np_counters_t *c = &np__arena()->counters;
-
     np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
     np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
     pool->acct.used = used;
     pool->acct.allocs = allocs;
 }
 
+void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
+{
+    np_arena_t *a = np__arena();
+
+    np__counters_begin(a);
+    flush(&a->counters, pool, used, allocs);
+    np__counters_end(a);
+}
+
 /* One arena lookup for the whole event: what moved, the count, the bytes if due. */
 void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
 {
-    np_counters_t *c = &np__arena()->counters;
+    np_arena_t *a = np__arena();
+    np_counters_t *c = &a->counters;
     unsigned long long allocs = pool->head.allocs;
 
+    np__counters_begin(a);
     if (publish(c, pool, before)) {
         size_t used = np__core_used(pool);
         np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
@@ -60,28 +78,36 @@ void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
     }
     np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
     pool->acct.allocs = allocs;
+    np__counters_end(a);
 }
 
 void np__acct_reset(np_pool_t *pool)
 {
+    np_arena_t *a = np__arena();
+
     pool->acct.resets++;
-    np__count(&np__arena()->counters.resets, 1);
+    np__counters_begin(a);
+    np__count(&a->counters.resets, 1);
+    np__counters_end(a);
 }
 
 /*
  * The pool is about to be released: its allocations and bytes are flushed
  * (the totals of destroyed pools stay exact), then everything it held leaves
- * the live figures.
+ * the live figures, in one change.
  */
 void np__acct_gone(np_pool_t *pool, size_t used, unsigned long long allocs)
 {
-    np_counters_t *c = &np__arena()->counters;
+    np_arena_t *a = np__arena();
+    np_counters_t *c = &a->counters;
 
-    np__acct_flush(pool, used, allocs);
+    np__counters_begin(a);
+    flush(c, pool, used, allocs);
     np__count(&c->used_bytes, -(long long)pool->acct.used);
     np__count(&c->pools, -1);
     np__count(&c->blocks, -(long long)pool->nblocks);
     np__count(&c->block_bytes, -(long long)pool->nblocks * (long long)pool->block_size);
     np__count(&c->large_count, -(long long)pool->large_count);
     np__count(&c->large_bytes, -(long long)pool->large_bytes);
+    np__counters_end(a);
 }

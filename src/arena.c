@@ -109,8 +109,10 @@ static void *list_pop(np_arena_t *a, void **head, size_t size)
         return NULL;
     *head = *(void **)b;            /* read the link before marking for reuse */
     np__mem_reuse(b, size);
+    np__counters_begin(a);
     np__count(&a->counters.cached_blocks, -1);
     np__count(&a->counters.cached_bytes, -(long long)size);
+    np__counters_end(a);
     return b;
 }
 
@@ -126,8 +128,10 @@ static void list_link(void **head, void *b, size_t size)
 static void list_push(np_arena_t *a, void **head, void *b, size_t size)
 {
     list_link(head, b, size);
+    np__counters_begin(a);
     np__count(&a->counters.cached_blocks, 1);
     np__count(&a->counters.cached_bytes, (long long)size);
+    np__counters_end(a);
 }
 
 static void cache_release_list(np_arena_t *a, void **head, size_t size)
@@ -231,8 +235,10 @@ void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t si
     if (n) {
         a->bins[slot].size = size;
         a->bins[slot].count += (size_t)n;
+        np__counters_begin(a);
         np__count(&a->counters.cached_blocks, n);
         np__count(&a->counters.cached_bytes, n * (long long)size);
+        np__counters_end(a);
     }
     return b;
 }
@@ -266,22 +272,52 @@ bool np__large_keep(np_arena_t *a, void *buf, unsigned cls)
 
 /* ---- statistics ---------------------------------------------------------- */
 
-#define NP_SUM(field) \
-    atomic_fetch_add_explicit(&sum->field, atomic_load_explicit(&a->counters.field, memory_order_relaxed), \
-                              memory_order_relaxed)
+#define NP_FIELDS(X) X(pools) X(blocks) X(block_bytes) X(used_bytes) X(large_count) \
+    X(large_bytes) X(cached_blocks) X(cached_bytes) X(allocs) X(resets)
 
+/* Add one arena's counters, read as a consistent snapshot (the seqlock). */
 void np__arena_sum(np_counters_t *sum, np_arena_t *a)
 {
-    NP_SUM(pools);
-    NP_SUM(blocks);
-    NP_SUM(block_bytes);
-    NP_SUM(used_bytes);
-    NP_SUM(large_count);
-    NP_SUM(large_bytes);
-    NP_SUM(cached_blocks);
-    NP_SUM(cached_bytes);
-    NP_SUM(allocs);
-    NP_SUM(resets);
+    struct { long long pools, blocks, block_bytes, used_bytes, large_count, large_bytes,
+             cached_blocks, cached_bytes, allocs, resets; } v;
+    unsigned s1, s2;
+
+    for (;;) {
+        s1 = atomic_load_explicit(&a->seq, memory_order_acquire);
+        if (s1 & 1) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            continue;
+        }
+#define NP_READ(f) v.f = atomic_load_explicit(&a->counters.f, memory_order_relaxed);
+        NP_FIELDS(NP_READ)
+#undef NP_READ
+        atomic_thread_fence(memory_order_acquire);
+        s2 = atomic_load_explicit(&a->seq, memory_order_relaxed);
+        if (s1 == s2)
+            break;
+    }
+#define NP_ADD(f) atomic_store_explicit(&sum->f, \
+        atomic_load_explicit(&sum->f, memory_order_relaxed) + v.f, memory_order_relaxed);
+    NP_FIELDS(NP_ADD)
+#undef NP_ADD
+}
+
+/* In a forked child: an arena whose owner was mid-change at fork stays so for ever. */
+static void even_seq(np_reg_node_t *node, void *ctx)
+{
+    np_arena_t *a = np_container_of(node, np_arena_t, node);
+
+    (void)ctx;
+    unsigned s = atomic_load_explicit(&a->seq, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, (s + 1) & ~1u, memory_order_relaxed);
+    atomic_store_explicit(&a->writing, false, memory_order_relaxed);
+}
+
+void np__arena_after_fork_child(void)
+{
+    np__registry_walk_locked(NP_REG_ARENAS, even_seq, NULL);
 }
 
 static void dump_arena(np_reg_node_t *node, void *ctx)

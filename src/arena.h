@@ -46,6 +46,8 @@ typedef struct np_arena_s np_arena_t;
 struct np_arena_s {
     void *owned;                /* the thread layer's (its thread pool), or NULL */
     void (*owned_exit)(np_arena_t *a);  /* ends owned at thread exit */
+    _Atomic unsigned seq;       /* odd while the counters change (np__counters_begin) */
+    _Atomic bool writing;       /* the fallback arena's writers take turns */
     np_counters_t counters;
     struct {
         size_t size;
@@ -97,6 +99,32 @@ static inline void np__count(_Atomic long long *c, long long delta)
                               memory_order_relaxed);
 }
 
+/*
+ * The counters of one arena change as a group (a count and its bytes
+ * together): a writer brackets them with np__counters_begin/end, which make
+ * seq odd and then even again, and np__arena_sum retries until it read them
+ * all between two equal even values of seq (a seqlock).  Only the owner
+ * writes an arena's counters; the fallback arena's many writers take turns.
+ */
+static inline void np__counters_begin(np_arena_t *a)
+{
+    if (np_unlikely(a->no_cache)) {
+        while (atomic_exchange_explicit(&a->writing, true, memory_order_acquire))
+            ;
+    }
+    unsigned s = atomic_load_explicit(&a->seq, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static inline void np__counters_end(np_arena_t *a)
+{
+    unsigned s = atomic_load_explicit(&a->seq, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, s + 1, memory_order_release);
+    if (np_unlikely(a->no_cache))
+        atomic_store_explicit(&a->writing, false, memory_order_release);
+}
+
 /* ---- arena.c: the calling thread's cache (every function: its owner only) -- */
 void *np__cache_take(np_arena_t *a, size_t size);
 bool  np__cache_put(np_arena_t *a, void *block, size_t size);
@@ -104,7 +132,8 @@ void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t si
 void *np__large_take(np_arena_t *a, unsigned cls);
 bool  np__large_keep(np_arena_t *a, void *buf, unsigned cls);
 void  np__cache_release_all(np_arena_t *a);
-void  np__arena_sum(np_counters_t *sum, np_arena_t *a);
+void  np__arena_sum(np_counters_t *sum, np_arena_t *a);   /* a consistent snapshot */
+void  np__arena_after_fork_child(void);     /* no arena is left mid-change */
 int   np__arena_dump(FILE *out);
 /* fn on every live arena, under the registry lock (fn must not take it) */
 void  np__arena_for_each_live(void (*fn)(np_arena_t *a, void *ctx), void *ctx);

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "arena.h"
 #include "fork.h"
 #include "rcu.h"
 #include "registry.h"
@@ -32,6 +33,7 @@ static void postfork_child(void)
 {
     np__rcu_postfork_child_begin();
     np__shared_postfork_child();
+    np__arena_after_fork_child();
     np__registry_after_fork_child();
     np__rcu_postfork_child_end();
 }

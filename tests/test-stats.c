@@ -3,6 +3,8 @@
  * what a pool adds and going back when it is destroyed.
  */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,70 @@ START_TEST(test_dump_names_the_pool_and_its_blocks)
 }
 END_TEST
 
+/*
+ * np_global_stats reads every arena's figures as one snapshot: under churn a
+ * count and its bytes never disagree (torn pairs were 1 large allocation of
+ * 0 bytes, about once in 10,000 reads).  Every churn pool is 4096-byte
+ * blocks and every large allocation 5000 bytes, so beyond the baseline
+ * block_bytes = 4096 * blocks and large_bytes = 5000 * large_count.
+ */
+static atomic_int churners_left, churn_failures;
+
+/* No ck_assert in the loop: each one is a write to Check's pipe. */
+static void *churn(void *arg)
+{
+    long rounds = (long)(intptr_t)arg;
+
+    for (long i = 0; i < rounds; i++) {
+        np_pool_t *p = np_create(4096);
+        void *l = p ? np_alloc(p, 5000) : NULL;
+        if (l == NULL || (i % 2 && np_free(p, l) != 0))
+            atomic_fetch_add(&churn_failures, 1);
+        for (int k = 0; k < 40; k++)                /* a second block */
+            if (np_alloc(p, 100) == NULL)
+                atomic_fetch_add(&churn_failures, 1);
+        np_destroy(p);
+    }
+    atomic_fetch_sub(&churners_left, 1);
+    return NULL;
+}
+
+START_TEST(test_global_stats_pairs_agree_under_churn)
+{
+    long rounds = test_under_valgrind() ? 3000 : 300000;
+    np_stats_t base, s;
+    pthread_t t[2];
+    unsigned long reads = 0, torn = 0;          /* no ck_assert in the loops */
+
+    long debug_palloc = np_option_get(NP_OPTION_DEBUG_PALLOC);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, 0);       /* the block layout is asserted */
+    np_option_set(NP_OPTION_LARGE_CACHE, 0);        /* 5000-byte buffers uncached */
+    ck_assert_int_eq(np_global_stats(&base), 0);
+    atomic_store(&churners_left, 2);
+    atomic_store(&churn_failures, 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, churn, (void *)(intptr_t)rounds), 0);
+    while (atomic_load(&churners_left) > 0 || reads == 0) {
+        if (np_global_stats(&s) != 0)
+            torn++;
+        reads++;
+        long long blocks = (long long)s.blocks - (long long)base.blocks;
+        long long bbytes = (long long)s.block_bytes - (long long)base.block_bytes;
+        long long large = (long long)s.large_count - (long long)base.large_count;
+        long long lbytes = (long long)s.large_bytes - (long long)base.large_bytes;
+        if (bbytes != 4096 * blocks || lbytes != 5000 * large)
+            torn++;
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    np_option_set(NP_OPTION_LARGE_CACHE, 2048L * 1024);
+    np_option_set(NP_OPTION_DEBUG_PALLOC, debug_palloc);
+    ck_assert_int_eq(atomic_load(&churn_failures), 0);
+    ck_assert_uint_gt(reads, 0);
+    ck_assert_uint_eq(torn, 0);
+}
+END_TEST
+
 Suite *suite_stats(void)
 {
     Suite *s = suite_create("stats");
@@ -106,6 +172,7 @@ Suite *suite_stats(void)
     tcase_add_test(tc, test_pool_stats_count_what_was_done);
     tcase_add_test(tc, test_global_stats_follow_a_pool);
     tcase_add_test(tc, test_dump_names_the_pool_and_its_blocks);
+    tcase_add_test(tc, test_global_stats_pairs_agree_under_churn);
     suite_add_tcase(s, tc);
     return s;
 }
