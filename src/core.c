@@ -571,7 +571,7 @@ static void rewind_blocks(np_pool_t *pool)
  * their handlers add belong to the next cycle (reattach).  Then the large
  * allocations go and every block is rewound.
  */
-void np__core_reset(np_pool_t *pool)
+np_cleanup_t *np__core_reset_cleanups(np_pool_t *pool)
 {
     np_cleanup_t *c = pool->cleanup;
 
@@ -581,13 +581,22 @@ void np__core_reset(np_pool_t *pool)
     pool->flags &= ~(NP_F_CLEANING | NP_F_RESETTING);
     c = pool->cleanup;                  /* detached: added by the handlers */
     pool->cleanup = NULL;
+    return c;
+}
 
+void np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
+{
     free_all_large(pool);
     np__mem_pool_trim(pool);
     rewind_blocks(pool);
-    if (np_unlikely(c != NULL))
-        reattach(pool, c);
+    if (np_unlikely(fresh != NULL))
+        reattach(pool, fresh);
     np__core_check(pool);
+}
+
+void np__core_reset(np_pool_t *pool)
+{
+    np__core_reset_memory(pool, np__core_reset_cleanups(pool));
 }
 
 /* A block for the caller's own use (a shared pool's region), counted in nblocks. */

@@ -191,6 +191,10 @@ np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size);
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
 void  np__core_cleanup_run_all(np_pool_t *pool);
 void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rewind */
+/* np__core_reset in two steps: the cleanups (user code), then the memory;
+ * what the first returns (cleanups for the next cycle) goes to the second */
+np_cleanup_t *np__core_reset_cleanups(np_pool_t *pool);
+void  np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh);
 void  np__core_destroy(np_pool_t *pool);                 /* cleanups, large, every block */
 size_t np__core_used(const np_pool_t *pool);             /* bytes handed out from the chain */
 void *np__core_block_off_chain(np_pool_t *pool);         /* a counted block for the caller */

@@ -31,7 +31,7 @@
 static inline void after(np_pool_t *pool, np_acct_snap_t before)
 {
     if (pool->flags & NP_F_SHARED)
-        np__shared_after(pool, before);
+        np__shared_after(pool);
     else
         np__acct_after(pool, before);
 }
@@ -148,10 +148,13 @@ void np__pool_release(np_pool_t *pool, bool keep_cache)
 {
     bool shared = (pool->flags & NP_F_SHARED) != 0;
 
-    if (!keep_cache && pool->src == &np__source_cache)
+    if (!keep_cache && shared)
+        np__shared_no_cache(pool);
+    else if (!keep_cache && pool->src == &np__source_cache)
         pool->src = &np__source_backend;
     np__core_cleanup_run_all(pool);
     if (shared) {
+        np__shared_after(pool);         /* the last moves (cleanups) published */
         np__acct_gone(pool, np__shared_used(pool), np__shared_allocs(pool));
         np__shared_release(pool);
     } else {
@@ -197,22 +200,29 @@ void np_destroy(np_pool_t *pool)
     np__pool_release(pool, true);
 }
 
-/* Under the guard (shared pools: every other user out, as the header says). */
-static void reset_guarded(np_pool_t *pool)
+/* Under the guard: the memory half of a reset, and what it moved published. */
+static void reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
 {
     np_acct_snap_t before = np__acct_snap(pool);
+
+    np__core_reset_memory(pool, fresh);
     if (pool->flags & NP_F_SHARED) {
-        np__shared_reset(pool);
-        np__acct_publish(pool, before);
+        np__shared_reset_regions(pool);
+        np__shared_after(pool);
         np__acct_flush(pool, np__shared_used(pool), np__shared_allocs(pool));
     } else {
-        np__core_reset(pool);
         np__acct_publish(pool, before);
         np__acct_flush(pool, np__core_used(pool), pool->head.allocs);
     }
     np__acct_reset(pool);
 }
 
+/*
+ * The cleanups run first, holding no lock: a shared pool's reset needs every
+ * other user out anyway (the header), and a handler may call any npool
+ * function, np_global_dump or fork() included.  Then, under the guard, the
+ * memory: large allocations, blocks, a shared pool's regions.
+ */
 void np_reset(np_pool_t *pool)
 {
     if (pool == NULL)
@@ -221,7 +231,15 @@ void np_reset(np_pool_t *pool)
         errno = EBUSY;
         return;
     }
-    NP_GUARDED_VOID(pool, reset_guarded(pool));
+    np_cleanup_t *fresh;
+    if (pool->flags & NP_F_CHECKED) {   /* the misuse detector sees the handlers run */
+        np__guard_enter(pool);
+        fresh = np__core_reset_cleanups(pool);
+        np__guard_leave(pool);
+    } else {
+        fresh = np__core_reset_cleanups(pool);
+    }
+    NP_GUARDED_VOID(pool, reset_memory(pool, fresh));
 }
 
 /* ---- deferred destruction ---------------------------------------------------- */

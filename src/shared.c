@@ -2,11 +2,15 @@
  * Shared pools (shared.h): the core under a recursive mutex, and per-thread
  * regions for small requests.
  *
- * The mutex is recursive so that a cleanup handler running under np_reset
- * may allocate from its own shared pool.  Lock order (lockorder.h): the
- * registry lock, then a pool's mutex; nothing takes the registry lock while
- * holding a pool mutex (the arena, whose creation takes it, is attached
- * before locking).
+ * No user code runs under the mutex: cleanups run outside it (np_reset and
+ * np_destroy need every other user out anyway), and the pool's memory
+ * source is wrapped so that the mutex is dropped around every call of it
+ * (a backend is user code) and taken again after; the core's state is
+ * whole at each such call, and the core reads it anew after.  The mutex is
+ * recursive for what may still nest (a backend allocating from the pool it
+ * serves).  Lock order (lockorder.h): the registry lock, then a pool's
+ * mutex; nothing takes the registry lock while holding a pool mutex (the
+ * arena, whose creation takes it, is attached before locking).
  */
 #include "shared.h"
 
@@ -17,6 +21,7 @@
 #include "arena.h"
 #include "lockorder.h"
 #include "rcu.h"
+#include "source.h"
 
 static int mutex_init(np_shared_t *sp)
 {
@@ -39,11 +44,10 @@ static int mutex_init(np_shared_t *sp)
  */
 #define NP_LOCK_SPINS 128
 
-void np__shared_lock(np_pool_t *pool)
-{
-    np_shared_t *sp = np__shared(pool);
+static __thread char thread_token;
 
-    (void)np__arena();                  /* attached outside the mutex (lock order) */
+static void lock_mutex(np_shared_t *sp)
+{
     np__lock_order_enter(NP_LOCK_POOL);
     for (int i = 0; i < NP_LOCK_SPINS; i++) {
         if (pthread_mutex_trylock(&sp->mutex) == 0)
@@ -55,10 +59,116 @@ void np__shared_lock(np_pool_t *pool)
     pthread_mutex_lock(&sp->mutex);
 }
 
+void np__shared_lock(np_pool_t *pool)
+{
+    np_shared_t *sp = np__shared(pool);
+
+    (void)np__arena();                  /* attached outside the mutex (lock order) */
+    lock_mutex(sp);
+    if (sp->depth++ == 0)
+        atomic_store_explicit(&sp->holder, &thread_token, memory_order_relaxed);
+}
+
 void np__shared_unlock(np_pool_t *pool)
 {
-    pthread_mutex_unlock(&np__shared(pool)->mutex);
+    np_shared_t *sp = np__shared(pool);
+
+    np_assert(sp->depth > 0);
+    if (--sp->depth == 0)
+        atomic_store_explicit(&sp->holder, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&sp->mutex);
     np__lock_order_leave(NP_LOCK_POOL);
+}
+
+/* ---- the source wrapper: the mutex dropped around user code ----------------- */
+
+/* If this thread holds the mutex, release it wholly; how deep it held it. */
+static unsigned drop(np_shared_t *sp)
+{
+    if (atomic_load_explicit(&sp->holder, memory_order_relaxed) != &thread_token)
+        return 0;
+    unsigned depth = sp->depth;
+    sp->depth = 0;
+    atomic_store_explicit(&sp->holder, NULL, memory_order_relaxed);
+    for (unsigned i = 0; i < depth; i++) {
+        pthread_mutex_unlock(&sp->mutex);
+        np__lock_order_leave(NP_LOCK_POOL);
+    }
+    return depth;
+}
+
+static void retake(np_shared_t *sp, unsigned depth)
+{
+    if (depth == 0)
+        return;
+    for (unsigned i = 0; i < depth; i++)
+        lock_mutex(sp);
+    sp->depth = depth;
+    atomic_store_explicit(&sp->holder, &thread_token, memory_order_relaxed);
+}
+
+static void *wrap_block_get(np_pool_t *pool)
+{
+    np_shared_t *sp = np__shared(pool);
+    unsigned depth = drop(sp);
+    void *b = sp->inner->block_get(pool);
+
+    retake(sp, depth);
+    return b;
+}
+
+static void wrap_block_put(np_pool_t *pool, void *block)
+{
+    np_shared_t *sp = np__shared(pool);
+    unsigned depth = drop(sp);
+
+    sp->inner->block_put(pool, block);
+    retake(sp, depth);
+}
+
+/* Destroy: no other user, the mutex not held. */
+static void wrap_chain_put(np_pool_t *pool)
+{
+    np_shared_t *sp = np__shared(pool);
+
+    np_assert(atomic_load_explicit(&sp->holder, memory_order_relaxed) == NULL);
+    sp->inner->chain_put(pool);
+}
+
+static void *wrap_large_get(np_pool_t *pool, size_t size, size_t align, void **base,
+                            unsigned char *tag)
+{
+    np_shared_t *sp = np__shared(pool);
+    unsigned depth = drop(sp);
+    void *p = sp->inner->large_get(pool, size, align, base, tag);
+
+    retake(sp, depth);
+    return p;
+}
+
+static void wrap_large_put(np_pool_t *pool, void *base, size_t size, unsigned char tag)
+{
+    np_shared_t *sp = np__shared(pool);
+    unsigned depth = drop(sp);
+
+    sp->inner->large_put(pool, base, size, tag);
+    retake(sp, depth);
+}
+
+static const np_source_t shared_source = {
+    .block_get = wrap_block_get,
+    .block_put = wrap_block_put,
+    .chain_put = wrap_chain_put,
+    .large_get = wrap_large_get,
+    .large_put = wrap_large_put,
+};
+
+void np__shared_no_cache(np_pool_t *pool)
+{
+    np_shared_t *sp = np__shared(pool);
+
+    if (sp->inner == &np__source_cache)
+        sp->inner = &np__source_backend;
 }
 
 /* ---- thread regions -------------------------------------------------------
@@ -209,7 +319,6 @@ static void *region_bump(np_region_t *r, size_t need, size_t align)
 static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
 {
     np_shared_t *sp = np__shared(pool);
-    np_acct_snap_t before = np__acct_snap(pool);
     unsigned char *mem = np__core_block_off_chain(pool);
 
     if (mem == NULL)
@@ -226,7 +335,7 @@ static np_region_t *region_new(np_pool_t *pool, struct region_slot *t)
     sp->regions = r;
     *t->mine_tail = r;
     t->mine_tail = &r->owner_next;
-    np__shared_after(pool, before);
+    np__shared_after(pool);
     return r;
 }
 
@@ -296,12 +405,20 @@ static np_region_t *region_claim(np_pool_t *pool, struct region_slot *t, unsigne
     return r;
 }
 
-/* Under the mutex: publish what a call moved, the regions' figures with the used bytes. */
-void np__shared_after(np_pool_t *pool, np_acct_snap_t before)
+/*
+ * Under the mutex: publish what moved since the last publication.  Not a
+ * snapshot taken before a call: the mutex is dropped around the source's
+ * functions, and other threads' calls may publish in between.
+ */
+void np__shared_after(np_pool_t *pool)
 {
-    if (!np__acct_moved(pool, before))
+    np_shared_t *sp = np__shared(pool);
+
+    if (!np__acct_moved(pool, sp->published))
         return;
-    if (np__acct_publish(pool, before))
+    bool due = np__acct_publish(pool, sp->published);
+    sp->published = np__acct_snap(pool);
+    if (due)
         np__acct_flush(pool, np__shared_used(pool), np__shared_allocs(pool));
 }
 
@@ -318,10 +435,9 @@ unsigned long long np__shared_allocs(np_pool_t *pool)
 /* Under the mutex: the core's allocation, and what it moved published. */
 static void *locked_alloc(np_pool_t *pool, size_t size, size_t align)
 {
-    np_acct_snap_t before = np__acct_snap(pool);
     void *p = np__core_alloc(pool, size, align);
 
-    np__shared_after(pool, before);
+    np__shared_after(pool);
     return p;
 }
 
@@ -373,17 +489,19 @@ int np__shared_init(np_pool_t *pool)
     int rc = mutex_init(sp);
     if (rc != 0)
         return rc;
+    sp->inner = pool->src;
+    pool->src = &shared_source;
+    sp->published = np__acct_snap(pool);    /* np__acct_born publishes the first block */
     regions_init(pool);
     np__registry_add(NP_REG_SHARED, &sp->node);
     pool->flags |= NP_F_REGISTERED;
     return 0;
 }
 
-/* The mutex held, every other user out: the core's reset, then the regions'. */
-void np__shared_reset(np_pool_t *pool)
+/* The mutex held, every other user out: every thread's region is rewound. */
+void np__shared_reset_regions(np_pool_t *pool)
 {
-    np__core_reset(pool);
-    regions_reset(pool);                /* every thread's region is rewound */
+    regions_reset(pool);
 }
 
 /* Off the registry: readers may see it until a grace period has passed. */

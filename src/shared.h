@@ -46,8 +46,12 @@ struct np_region_s {
 };
 
 typedef struct np_shared_s {
-    np_pool_t core;
+    np_pool_t core;             /* core.src is shared.c's wrapper around inner */
     pthread_mutex_t mutex;
+    _Atomic(const void *) holder;   /* the thread holding the mutex, or NULL */
+    unsigned depth;             /* the holder's recursion; written by the holder */
+    const np_source_t *inner;   /* the source the wrapper calls, the mutex dropped */
+    np_acct_snap_t published;   /* the figures the statistics hold (the mutex) */
     /* Read on every allocation without the mutex: kept off the cache lines
      * that locked calls write. */
     unsigned char pad_before_regions[64];
@@ -72,12 +76,13 @@ int   np__shared_init(np_pool_t *pool);     /* after np__core_init; 0 or -errno 
 void  np__shared_lock(np_pool_t *pool);
 void  np__shared_unlock(np_pool_t *pool);
 void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align);  /* size >= 1 */
-void  np__shared_reset(np_pool_t *pool);    /* the mutex held, every other user out */
+void  np__shared_reset_regions(np_pool_t *pool);  /* the mutex held, every other user out */
+void  np__shared_no_cache(np_pool_t *pool); /* its memory goes to the backend, not a cache */
 void  np__shared_unregister(np_pool_t *pool);  /* off the registry (no wait) */
 void  np__shared_release(np_pool_t *pool);  /* regions back, mutex gone; before np__core_destroy */
 size_t np__shared_used(np_pool_t *pool);    /* chain and regions; the mutex held */
 unsigned long long np__shared_allocs(np_pool_t *pool);
-void  np__shared_after(np_pool_t *pool, np_acct_snap_t before);  /* accounting; the mutex held */
+void  np__shared_after(np_pool_t *pool);    /* publish what moved; the mutex held */
 void  np__shared_prefork(void);             /* every shared pool's mutex (registry lock held) */
 void  np__shared_postfork_parent(void);
 void  np__shared_postfork_child(void);

@@ -10,6 +10,11 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -383,6 +388,131 @@ START_TEST(test_unbalanced_read_unlock_is_einval)
 }
 END_TEST
 
+/* ---- user code never runs under a lock another allowed call needs --------- */
+
+static atomic_int stop_noise;
+static FILE *devnull;
+
+/* Another thread: np_global_dump and fork() (the child leaves at once). */
+static void *dump_and_fork(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_noise)) {
+        np_global_dump(devnull);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
+    return NULL;
+}
+
+static np_pool_t *other_shared;
+static atomic_int busy_cleanups;
+
+/* A cleanup of a shared pool that calls what the header allows it to. */
+static void busy_cleanup(void *data)
+{
+    (void)data;
+    np_destroy(np_create(0));
+    np_pool_t *s = np_create_shared(0);
+    np_alloc(s, 100);
+    np_destroy(s);
+    np_pool_t *d = np_create(0);
+    np_alloc(d, 5000);
+    np_destroy_deferred(d);
+    np_alloc(other_shared, 100);
+    np_alloc(other_shared, 9000);
+    np_global_dump(devnull);
+    atomic_fetch_add(&busy_cleanups, 1);
+}
+
+static void *reset_with_busy_cleanups(void *arg)
+{
+    int rounds = (int)(intptr_t)arg;
+    np_pool_t *pool = np_create_shared(0);
+    pthread_t noise;
+
+    atomic_store(&stop_noise, 0);
+    if (pthread_create(&noise, NULL, dump_and_fork, NULL) != 0)
+        return (void *)2;
+    for (int i = 0; i < rounds; i++) {
+        np_alloc(pool, 200);
+        np_cleanup_push(pool, busy_cleanup, NULL);
+        np_reset(pool);
+    }
+    atomic_store(&stop_noise, 1);
+    pthread_join(noise, NULL);
+    np_destroy(pool);
+    np_rcu_barrier();
+    return atomic_load(&busy_cleanups) == rounds ? NULL : (void *)1;
+}
+
+START_TEST(test_shared_pool_cleanups_call_the_library_while_others_dump_and_fork)
+{
+    int rounds = test_under_valgrind() ? 20 : 300;
+
+    devnull = fopen("/dev/null", "w");
+    ck_assert_ptr_nonnull(devnull);
+    other_shared = np_create_shared(0);
+    atomic_store(&busy_cleanups, 0);
+    ck_assert_int_eq(test_run_bounded(reset_with_busy_cleanups, (void *)(intptr_t)rounds, 120), 0);
+    np_destroy(other_shared);
+    fclose(devnull);
+}
+END_TEST
+
+/* A backend that allocates from another shared pool before it mallocs. */
+static void *nested_backend_alloc(size_t size, void *ctx)
+{
+    if (np_alloc(ctx, 64) == NULL)
+        return NULL;
+    return malloc(size);
+}
+
+static void nested_backend_free(void *ptr, void *ctx)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static void *grow_with_nested_backend(void *arg)
+{
+    int rounds = (int)(intptr_t)arg;
+    np_backend_t be = { nested_backend_alloc, nested_backend_free, NULL, other_shared };
+    np_config_t cfg = { .block_size = 4096, .flags = NP_SHARED, .backend = &be };
+    pthread_t noise;
+
+    atomic_store(&stop_noise, 0);
+    if (pthread_create(&noise, NULL, dump_and_fork, NULL) != 0)
+        return (void *)2;
+    for (int i = 0; i < rounds; i++) {
+        np_pool_t *pool = np_create_ex(&cfg);
+        if (pool == NULL)
+            return (void *)3;
+        for (int k = 0; k < 40; k++)            /* new blocks and large ones: the backend */
+            if (np_alloc(pool, k % 10 ? 1000 : 6000) == NULL)
+                return (void *)4;
+        np_destroy(pool);
+    }
+    atomic_store(&stop_noise, 1);
+    pthread_join(noise, NULL);
+    return NULL;
+}
+
+START_TEST(test_shared_pool_backend_allocating_from_another_while_others_fork)
+{
+    int rounds = test_under_valgrind() ? 10 : 200;
+
+    devnull = fopen("/dev/null", "w");
+    other_shared = np_create_shared(0);
+    ck_assert_int_eq(test_run_bounded(grow_with_nested_backend, (void *)(intptr_t)rounds, 120), 0);
+    np_destroy(other_shared);
+    fclose(devnull);
+}
+END_TEST
+
 Suite *suite_adversary(void)
 {
     Suite *s = suite_create("adversary");
@@ -408,6 +538,12 @@ Suite *suite_adversary(void)
     tcase_add_test(tc, test_barrier_inside_a_read_section_is_edeadlk);
     tcase_add_test(tc, test_barrier_from_a_deferred_destroys_cleanup_is_edeadlk);
     tcase_add_test(tc, test_unbalanced_read_unlock_is_einval);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("locks");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_shared_pool_cleanups_call_the_library_while_others_dump_and_fork);
+    tcase_add_test(tc, test_shared_pool_backend_allocating_from_another_while_others_fork);
     suite_add_tcase(s, tc);
     return s;
 }
