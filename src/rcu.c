@@ -1,21 +1,19 @@
 /*
- * liburcu (urcu-bp) behind npool's names (rcu.h): read-side sections,
- * grace periods, deferral, the exit barrier, and fork safety.
+ * liburcu (the urcu-memb flavour) behind npool's names (rcu.h): thread
+ * registration, read-side sections, grace periods, deferral, the exit
+ * barrier, and fork safety.
  *
- * Fork safety around liburcu 0.13, whose own fork handlers leave gaps:
- *   - a call_rcu enqueue is two steps (swap the tail, then link); a fork
- *     between them leaves the child's callback queue broken for good;
- *   - urcu-bp registers a thread (on its first read lock) under an internal
- *     lock that urcu_bp_before_fork does not take; a fork during a
- *     registration leaves it locked in the child, whose call_rcu worker then
- *     never starts;
- *   - the first call_rcu of a process creates the worker under a mutex while
- *     holding a read lock, and prefork holds that mutex while the worker
- *     waits for readers.
- * So enqueues and registrations take the fork lock shared (fork takes it
- * exclusive), every thread registers once through register_thread, and the
- * worker is created once, outside any read section, before the first
- * enqueue.
+ * npool registers every thread with liburcu itself, on its first read lock,
+ * deferral or barrier, and unregisters it at thread exit (a pthread key of
+ * its own).  liburcu takes its internal locks in exactly these calls and in
+ * synchronize_rcu; npool makes each of them, and every call_rcu enqueue,
+ * under the fork lock held shared, and fork takes it exclusive (prefork).
+ * With liburcu's call_rcu workers paused by call_rcu_before_fork, a fork
+ * then never splits anything liburcu does: no registration, no thread exit
+ * (urcu-bp's thread exit took a lock no fork handler covered, which is why
+ * npool left it), no enqueue half done.  The call_rcu worker is created
+ * once, outside any read section, before the first enqueue (its creation
+ * takes a mutex prefork holds).
  */
 #include "config.h"
 
@@ -28,12 +26,14 @@
 #include "npool.h"
 #include "rcu.h"
 #include "urcu-wrap.h"
+#include <urcu/static/urcu-common.h>
 
 _Static_assert(sizeof(struct rcu_head) <= sizeof(((np_rcu_head_t *)0)->urcu),
                "np_rcu_head_t has no room for struct rcu_head");
 
 static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static __thread bool registered __attribute__((tls_model("initial-exec")));
+static __thread bool liburcu_thread __attribute__((tls_model("initial-exec")));  /* its own */
 static __thread unsigned read_depth __attribute__((tls_model("initial-exec")));
 static __thread bool on_worker __attribute__((tls_model("initial-exec")));
 static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
@@ -50,12 +50,66 @@ static void fork_unlock_shared(void)
     np__lock_order_leave(NP_LOCK_FORK);
 }
 
+/*
+ * Every thread npool registered, with liburcu's reader record of it (its
+ * TLS urcu_memb_reader), so that a forked child can drop the threads that
+ * did not survive the fork: liburcu's memb flavour keeps them registered,
+ * and one that was inside a read section at fork would hold every grace
+ * period of the child for ever (urcu-bp prunes them in its child handler;
+ * memb has none).  Written under the fork lock held shared and this mutex.
+ */
+extern __thread struct urcu_reader urcu_memb_reader;
+
+static struct cds_list_head readers = CDS_LIST_HEAD_INIT(readers);
+static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread struct np_reader {
+    struct cds_list_head node;          /* on readers */
+    struct urcu_reader *urcu;           /* this thread's urcu_memb_reader */
+} my_reader;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static bool exit_key_ok;
+
+/* Thread exit: leave liburcu (the key's value is set while registered). */
+static void unregister_thread(void *arg)
+{
+    (void)arg;
+    if (!registered || liburcu_thread)
+        return;
+    while (read_depth != 0) {           /* a thread that exits reading */
+        urcu_memb_read_unlock();
+        read_depth--;
+    }
+    fork_lock_shared();
+    urcu_memb_unregister_thread();
+    pthread_mutex_lock(&readers_lock);
+    cds_list_del(&my_reader.node);
+    pthread_mutex_unlock(&readers_lock);
+    fork_unlock_shared();
+    registered = false;
+}
+
+static void exit_key_init(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, unregister_thread) == 0;
+}
+
 static void register_thread(void)
 {
+    pthread_once(&exit_once, exit_key_init);
     fork_lock_shared();
-    urcu_bp_register_thread();
+    urcu_memb_register_thread();
+    pthread_mutex_lock(&readers_lock);
+    my_reader.urcu = &urcu_memb_reader;
+    cds_list_add(&my_reader.node, &readers);
+    pthread_mutex_unlock(&readers_lock);
     fork_unlock_shared();
     registered = true;
+    /* a thread npool cannot see exit stays registered: liburcu then waits
+     * for nothing it reads (it is never inside a read section again) */
+    if (exit_key_ok)
+        (void)pthread_setspecific(exit_key, &registered);
 }
 
 static inline void ensure_registered(void)
@@ -66,7 +120,7 @@ static inline void ensure_registered(void)
 
 static void create_worker(void)
 {
-    (void)urcu_bp_get_default_call_rcu_data();
+    (void)urcu_memb_get_default_call_rcu_data();
 }
 
 /* TSan: the happens-before edges of grace periods and barriers (see urcu-wrap.h). */
@@ -76,13 +130,13 @@ void np__read_lock(void)
 {
     ensure_registered();
     read_depth++;
-    urcu_bp_read_lock();
+    urcu_memb_read_lock();
 }
 
 void np__read_unlock(void)
 {
     np__tsan_release(&gp_token);
-    urcu_bp_read_unlock();
+    urcu_memb_read_unlock();
     read_depth--;
 }
 
@@ -96,10 +150,13 @@ bool np__rcu_on_worker(void)
     return on_worker;
 }
 
+/* Under the fork lock: liburcu holds its grace-period lock meanwhile. */
 void np__rcu_synchronize(void)
 {
     ensure_registered();
-    urcu_bp_synchronize_rcu();
+    fork_lock_shared();
+    urcu_memb_synchronize_rcu();
+    fork_unlock_shared();
     np__tsan_acquire(&gp_token);
 }
 
@@ -129,6 +186,7 @@ static void deferred(struct rcu_head *rh)
 {
     np_rcu_head_t *head = (np_rcu_head_t *)(void *)rh;
 
+    registered = liburcu_thread = true;     /* liburcu registered its worker */
     np__tsan_acquire(head->obj);
     np__tsan_acquire(&gp_token);
     on_worker = true;
@@ -145,7 +203,7 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
     head->obj = obj;
     np__tsan_release(obj);
     fork_lock_shared();
-    urcu_bp_call_rcu((struct rcu_head *)(void *)head, deferred);
+    urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     fork_unlock_shared();
 }
 
@@ -161,7 +219,7 @@ void np_rcu_barrier(void)
         return;
     }
     ensure_registered();
-    urcu_bp_barrier();
+    urcu_memb_barrier();
     np__tsan_acquire(&barrier_token);
 }
 
@@ -177,43 +235,64 @@ void np__rcu_exit_barrier(void)
         return;
     while (read_depth != 0)
         np__read_unlock();
-    urcu_bp_barrier();
+    ensure_registered();
+    urcu_memb_barrier();
 }
 
 /* ---- fork ---------------------------------------------------------------- */
 
 void np__rcu_prefork_begin(void)
 {
-    urcu_bp_call_rcu_before_fork();
+    urcu_memb_call_rcu_before_fork();
     np__lock_order_enter(NP_LOCK_FORK);
     pthread_rwlock_wrlock(&fork_lock);
 }
 
+/* memb has no fork handlers of its own: the fork lock covers its locks. */
 void np__rcu_prefork_end(void)
 {
-    urcu_bp_before_fork();
 }
 
 void np__rcu_postfork_parent(void)
 {
-    urcu_bp_after_fork_parent();
 }
 
 void np__rcu_postfork_parent_end(void)
 {
     pthread_rwlock_unlock(&fork_lock);
     np__lock_order_leave(NP_LOCK_FORK);
-    urcu_bp_call_rcu_after_fork_parent();
+    urcu_memb_call_rcu_after_fork_parent();
 }
 
 void np__rcu_postfork_child_begin(void)
 {
-    urcu_bp_after_fork_child();
+}
+
+/*
+ * The child: only the forking thread survived.  The others' reader records
+ * leave liburcu's registry (quiescent first), as urcu-bp's child handler
+ * does for its flavour; no other thread exists to race with it.
+ */
+static void prune_dead_readers(void)
+{
+    struct cds_list_head *pos, *next;
+
+    cds_list_for_each_safe(pos, next, &readers) {
+        struct np_reader *dead = caa_container_of(pos, struct np_reader, node);
+        if (dead == &my_reader)
+            continue;
+        dead->urcu->ctr = 0;                /* quiescent */
+        cds_list_del(&dead->urcu->node);    /* off liburcu's registry */
+        dead->urcu->registered = 0;
+        cds_list_del(pos);
+    }
 }
 
 void np__rcu_postfork_child_end(void)
 {
+    prune_dead_readers();
+    pthread_mutex_init(&readers_lock, NULL);
     fork_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
     np__lock_order_reset();
-    urcu_bp_call_rcu_after_fork_child();
+    urcu_memb_call_rcu_after_fork_child();
 }

@@ -1,7 +1,7 @@
 /*
- * The only place that includes liburcu.  npool uses the urcu-bp flavor
+ * The only place that includes liburcu.  npool uses the urcu-memb flavour
  * through its prefixed library functions (no _LGPL_SOURCE) and the inline
- * rculist operations.
+ * rculist operations; it registers and unregisters threads itself (rcu.c).
  *
  * ThreadSanitizer: liburcu 0.13's atomics are inline assembly or volatile
  * accesses and its library is not instrumented, so TSan cannot see the
@@ -74,7 +74,7 @@
 #define uatomic_or(addr, v)          ((void)__atomic_or_fetch((addr), (v), __ATOMIC_SEQ_CST))
 #endif
 
-#include <urcu-bp.h>
+#include <urcu/urcu-memb.h>
 #include <urcu/rculist.h>
 #include <urcu/list.h>
 

@@ -5,9 +5,9 @@
 # memcheck, with the command check-valgrind passes in NP_VALGRIND_CMD (.sh
 # tests do not get the LOG_COMPILER it sets for program tests).
 #
-# --no-fork: forking is left out of `make check` while a known hang stands
-# (a child forked while another thread registers with liburcu-bp can hang:
-# repro/repro-fork-register.c); `npool-stress --mode churn` exercises it.
+# --no-fork: the smoke runs also run under TSan, ASan and valgrind, whose
+# runtimes cannot follow a fork of busy threads; forking is exercised by
+# tests/fork-register.sh, tests/test-fork.c and `npool-stress --mode churn`.
 stress_run() {
     if [ -n "${NP_VALGRIND_CMD:-}" ]; then
         echo "valgrind: npool-stress --quiet --no-fork $2"

@@ -291,7 +291,7 @@ static void usage(FILE *out)
             "                  (threads exit and start, some fork); all: a mix (default)\n"
             "  --fail-every N  pools on the test backend fail every N-th backend call\n"
             "  --quiet         no progress line each second\n"
-            "  --no-fork       churned threads never fork (see stress/repro/repro-fork-register.c)\n"
+            "  --no-fork       churned threads never fork\n"
             "  --dump          at the end, print np_pool_dump of a sample pool and np_global_dump\n"
             "Exit status: 0 PASS, 1 FAIL (corruption, unexpected NULL, broken invariant),\n"
             "2 bad usage.\n");

@@ -1,26 +1,17 @@
 /*
- * KNOWN-FAILING reproducer (not part of `make check`): a child forked while
- * another thread registers with liburcu-bp (its first RCU read lock, e.g. in
- * np_rcu_read_lock or np_destroy_deferred) inherits urcu-bp's internal
- * init_lock held; the child's first call_rcu worker then blocks for ever in
- * urcu_bp_register and np_rcu_barrier() in the child never returns.  Found by
- * npool-stress --mode churn (plain build), stacks by gdb: child main in
- * urcu_bp_barrier, child call_rcu worker in urcu_bp_register -> mutex lock.
- * Which liburcu-bp mutex the worker waits for is inferred, not seen (no
- * debug symbols): urcu_bp_register takes init_lock, which npool's prefork
- * does not cover (urcu_bp_before_fork takes only rcu_gp_lock and
- * rcu_registry_lock), so nothing excludes a registration in progress.
- * This reproducer hung 5 children of 3000 in one run, 0 in another (timing).
- * A possible fix: register
- * each thread eagerly (read lock + unlock) when its arena is attached, under
- * a read lock of an npool rwlock that prefork takes for writing, and have
- * np_rcu_read_lock attach the arena first.
- *   cc -std=c11 -D_GNU_SOURCE -Iinclude stress/repro/repro-fork-register.c \
- *       -Lsrc/.libs -lnpool -lpthread -o repro-fork-register
- *   LD_LIBRARY_PATH=src/.libs ./repro-fork-register 2000
- * Exit 1 ("children hung: N of M") = the bug; 0 = not seen.
+ * Fork while other threads register with liburcu and exit: a child forked
+ * in the middle of a registration or a thread exit must not inherit one of
+ * liburcu's internal locks held (with urcu-bp, whose thread exit takes a
+ * lock no fork handler covers, this hung 5 children of 3000 in one run).
+ * npool registers and unregisters threads itself (memb flavour), under the
+ * fork lock prefork takes.  Also: a thread sits inside a read section at
+ * every fork, so the child must drop dead readers or its grace periods
+ * wait for ever.  Each child creates a pool, retires it with
+ * np_destroy_deferred and waits with np_rcu_barrier, under alarm(5).
+ *   ./fork-register ROUNDS     prints "children hung: N of ROUNDS", exit 1 if N > 0
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +22,18 @@
 
 #define SPAWNERS 4
 
-static volatile int stop;
+static atomic_int stop;
+
+/* A thread inside a read section whenever the parent forks. */
+static void *reader(void *arg)
+{
+    (void)arg;
+    np_rcu_read_lock();
+    while (!atomic_load(&stop))
+        ;
+    np_rcu_read_unlock();
+    return NULL;
+}
 
 static void *first_read_lock(void *arg)
 {
@@ -45,7 +47,7 @@ static void *first_read_lock(void *arg)
 static void *spawner(void *arg)
 {
     (void)arg;
-    while (!stop) {
+    while (!atomic_load(&stop)) {
         pthread_t th;
         if (pthread_create(&th, NULL, first_read_lock, NULL) == 0)
             pthread_join(th, NULL);
@@ -63,6 +65,8 @@ static int one_round(void)
         alarm(5);                       /* a hang ends as SIGALRM */
         np_destroy_deferred(np_create(0));
         np_rcu_barrier();
+        np_pool_t *shared = np_create_shared(0);
+        np_destroy(shared);             /* a grace period in the child */
         _exit(0);
     }
     waitpid(pid, &status, 0);
@@ -72,17 +76,19 @@ static int one_round(void)
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 2000, hung = 0;
-    pthread_t sp[SPAWNERS];
+    pthread_t sp[SPAWNERS], rd;
 
     np_destroy_deferred(np_create(0));  /* the parent's call_rcu worker exists */
     np_rcu_barrier();
     for (int i = 0; i < SPAWNERS; i++)
         pthread_create(&sp[i], NULL, spawner, NULL);
+    pthread_create(&rd, NULL, reader, NULL);
     for (int i = 0; i < rounds; i++)
         hung += one_round();
-    stop = 1;
+    atomic_store(&stop, 1);
     for (int i = 0; i < SPAWNERS; i++)
         pthread_join(sp[i], NULL);
+    pthread_join(rd, NULL);
     printf("children hung: %d of %d\n", hung, rounds);
     return hung ? 1 : 0;
 }
