@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -37,6 +39,21 @@ static __thread bool liburcu_thread __attribute__((tls_model("initial-exec"))); 
 static __thread unsigned read_depth __attribute__((tls_model("initial-exec")));
 static __thread bool on_worker __attribute__((tls_model("initial-exec")));
 static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
+
+/*
+ * fork() inside a read section.  prefork must pause liburcu's call_rcu
+ * worker and take the fork lock, and both wait for grace periods in
+ * progress, which wait for the forking thread's own read section: a fork
+ * from inside one would never return.  So the forking thread leaves its read
+ * sections for the length of the fork and enters them again before anything
+ * may free what it reads: while reader_forks is not 0, a deferral whose
+ * grace period ends is queued again instead of run (the worker then pauses),
+ * and npool's synchronize calls wait for the fork and take a new grace
+ * period (fork_gen tells them one happened).
+ */
+static _Atomic unsigned reader_forks;
+static _Atomic unsigned long fork_gen;
+static __thread unsigned fork_saved_depth;
 
 static void fork_lock_shared(void)
 {
@@ -150,13 +167,25 @@ bool np__rcu_on_worker(void)
     return on_worker;
 }
 
-/* Under the fork lock: liburcu holds its grace-period lock meanwhile. */
+/*
+ * Under the fork lock: liburcu holds its grace-period lock meanwhile.  A
+ * grace period that a fork from inside a read section cut short (see
+ * reader_forks) does not count: wait for the fork and take another.
+ */
 void np__rcu_synchronize(void)
 {
     ensure_registered();
-    fork_lock_shared();
-    urcu_memb_synchronize_rcu();
-    fork_unlock_shared();
+    for (;;) {
+        while (atomic_load_explicit(&reader_forks, memory_order_acquire) != 0)
+            sched_yield();
+        unsigned long gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
+        fork_lock_shared();
+        urcu_memb_synchronize_rcu();
+        fork_unlock_shared();
+        if (atomic_load_explicit(&reader_forks, memory_order_acquire) == 0 &&
+            atomic_load_explicit(&fork_gen, memory_order_acquire) == gen)
+            break;
+    }
     np__tsan_acquire(&gp_token);
 }
 
@@ -187,6 +216,10 @@ static void deferred(struct rcu_head *rh)
     np_rcu_head_t *head = (np_rcu_head_t *)(void *)rh;
 
     registered = liburcu_thread = true;     /* liburcu registered its worker */
+    if (atomic_load_explicit(&reader_forks, memory_order_acquire) != 0) {
+        urcu_memb_call_rcu(rh, deferred);   /* a forking reader left early: later */
+        return;
+    }
     np__tsan_acquire(head->obj);
     np__tsan_acquire(&gp_token);
     on_worker = true;
@@ -241,8 +274,37 @@ void np__rcu_exit_barrier(void)
 
 /* ---- fork ---------------------------------------------------------------- */
 
+/* The forking thread leaves its read sections (see reader_forks). */
+static void leave_for_fork(void)
+{
+    fork_saved_depth = read_depth;
+    if (read_depth == 0)
+        return;
+    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_acq_rel);
+    atomic_fetch_add_explicit(&reader_forks, 1, memory_order_acq_rel);
+    while (read_depth != 0)
+        np__read_unlock();
+}
+
+/* Back in them, before the worker resumes and the fork lock is released. */
+static void enter_after_fork(bool child)
+{
+    unsigned depth = fork_saved_depth;
+
+    fork_saved_depth = 0;
+    if (depth == 0)
+        return;
+    for (unsigned i = 0; i < depth; i++)
+        np__read_lock();
+    if (child)
+        atomic_store_explicit(&reader_forks, 0, memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&reader_forks, 1, memory_order_acq_rel);
+}
+
 void np__rcu_prefork_begin(void)
 {
+    leave_for_fork();
     urcu_memb_call_rcu_before_fork();
     np__lock_order_enter(NP_LOCK_FORK);
     pthread_rwlock_wrlock(&fork_lock);
@@ -259,6 +321,7 @@ void np__rcu_postfork_parent(void)
 
 void np__rcu_postfork_parent_end(void)
 {
+    enter_after_fork(false);
     pthread_rwlock_unlock(&fork_lock);
     np__lock_order_leave(NP_LOCK_FORK);
     urcu_memb_call_rcu_after_fork_parent();
@@ -295,4 +358,5 @@ void np__rcu_postfork_child_end(void)
     fork_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
     np__lock_order_reset();
     urcu_memb_call_rcu_after_fork_child();
+    enter_after_fork(true);
 }

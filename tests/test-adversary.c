@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,50 @@ START_TEST(test_unbalanced_read_unlock_is_einval)
 }
 END_TEST
 
+/* ---- fork() inside a read section with a deferred destroy queued --------- */
+
+static void *fork_inside_read_section(void *arg)
+{
+    int rounds = (int)(intptr_t)arg;
+
+    for (int i = 0; i < rounds; i++) {
+        np_pool_t *p = np_create(0);
+        char *data = np_alloc(p, 64);
+        strcpy(data, "alive");
+        np_rcu_read_lock();
+        np_destroy_deferred(p);         /* its grace period waits for this section */
+        for (int k = 0; k < 2000; k++)  /* give liburcu's worker time to start waiting */
+            sched_yield();
+        pid_t pid = fork();             /* must return, in both */
+        if (pid < 0)
+            return (void *)2;
+        if (pid == 0) {
+            alarm(10);
+            int alive = strcmp(data, "alive") == 0;
+            np_rcu_read_unlock();
+            np_destroy_deferred(np_create(0));
+            np_rcu_barrier();           /* the child's deferrals run */
+            _exit(alive ? 0 : 3);
+        }
+        int alive = strcmp(data, "alive") == 0;     /* not destroyed under us */
+        np_rcu_read_unlock();
+        np_rcu_barrier();
+        int status;
+        waitpid(pid, &status, 0);
+        if (!alive || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(test_fork_inside_a_read_section_with_a_destroy_queued_returns)
+{
+    if (test_under_sanitizer() || test_under_valgrind())
+        return;                         /* they cannot follow a fork of busy threads (test-fork.c) */
+    ck_assert_int_eq(test_run_bounded(fork_inside_read_section, (void *)(intptr_t)20, 120), 0);
+}
+END_TEST
+
 /* ---- user code never runs under a lock another allowed call needs --------- */
 
 static atomic_int stop_noise;
@@ -544,6 +589,7 @@ Suite *suite_adversary(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_shared_pool_cleanups_call_the_library_while_others_dump_and_fork);
     tcase_add_test(tc, test_shared_pool_backend_allocating_from_another_while_others_fork);
+    tcase_add_test(tc, test_fork_inside_a_read_section_with_a_destroy_queued_returns);
     suite_add_tcase(s, tc);
     return s;
 }
