@@ -41,7 +41,7 @@ static inline void after(np_pool_t *pool, np_acct_snap_t before)
 /* nginx's default small limit: a page less one byte (sysconf once). */
 static size_t page_max(void)
 {
-    static _Atomic size_t page_limit;           /* every thread finds the same */
+    static size_t page_limit;                   /* every thread finds the same (__atomic) */
     size_t limit = __atomic_load_n(&page_limit, __ATOMIC_RELAXED);
 
     if (limit == 0) {
