@@ -20,7 +20,9 @@
  * | call                             | non-shared pool    | shared pool      | thread pool       |
  * |----------------------------------|--------------------|------------------|-------------------|
  * | alloc family, np_free, cleanups, | one thread at a    | any thread (see  | owner thread only |
- * | reset, np_pool_stats             | time               | below)           |                   |
+ * | np_pool_stats, np_pool_dump      | time               | below)           |                   |
+ * | np_reset                         | one thread at a    | one thread, every| owner thread only |
+ * |                                  | time               | other user out   |                   |
  * | np_destroy                       | one thread, no     | no other user    | never (thread     |
  * |                                  | other user         |                  | exit does it)     |
  * | np_destroy_deferred              | any thread, after  | same             | never             |
@@ -35,7 +37,7 @@
  * Calls that take no pool (np_thread_*, np_rcu_*, np_global_*, options) may
  * be made from any thread at any time.
  *
- * Shared pools: every call takes the pool's (recursive) mutex, except small
+ * Shared pools: every call takes the pool's mutex, except small
  * np_alloc and np_nalloc requests (up to a quarter of a block): each thread
  * serves those from a region of the pool, a block it claims under the mutex
  * and then bumps alone (after its first quarter block of requests, which
@@ -43,11 +45,33 @@
  * After np_reset a thread claims first the blocks it had, then those of
  * threads that have exited, then new ones.  np_reset and
  * np_destroy still need every other thread out of the pool, as the table
- * says: the application synchronises that (a barrier, a reference count).
+ * says: the application synchronises that (a barrier, a reference count);
+ * --enable-debug builds abort when another thread is inside a call on a
+ * non-shared pool that np_destroy or np_destroy_deferred is given.
  *
  * Memory ordering: memory returned by one thread's np_alloc on a shared pool
  * may be handed to another thread only through the application's own
- * synchronisation (or rcu_assign_pointer).
+ * synchronisation (or np_rcu_assign/np_rcu_deref and a read section).
+ *
+ * ---------------------------------------------------------------------------
+ * Callbacks: cleanup handlers and backend functions
+ * ---------------------------------------------------------------------------
+ *
+ * npool runs them holding none of its locks: a shared pool's mutex is
+ * dropped around every backend call and taken again after, and cleanups run
+ * before np_reset takes it.  From a handler or a backend every call is
+ * allowed on other pools, np_global_dump, np_global_stats and fork()
+ * included, while other threads do the same.  On the pool it runs for:
+ *   - a cleanup handler may allocate, np_free, and add cleanups; those it
+ *     adds during np_reset run at the next np_reset or np_destroy (so a
+ *     handler may re-arm itself for the next request), those it adds during
+ *     np_destroy run in the same destroy (a handler that always re-arms
+ *     itself then makes np_destroy loop);
+ *   - np_reset, np_destroy and np_destroy_deferred of that pool are refused
+ *     (errno EBUSY, nothing done);
+ *   - np_rcu_barrier from a cleanup that runs on liburcu's callback thread
+ *     (a deferred destroy's) is refused with EDEADLK: it cannot wait for the
+ *     queue it is running on.
  */
 #ifndef NPOOL_H
 #define NPOOL_H
@@ -112,7 +136,8 @@ typedef struct np_pool_s np_pool_t;          /* opaque */
  * pointers alloc and memalign returned.  The backend (and ctx) must outlive
  * every pool that uses it; for np_destroy_deferred, until np_rcu_barrier().
  * The functions may be called from any thread that uses such a pool, and
- * from liburcu's callback thread for deferred destroys.
+ * from liburcu's callback thread for deferred destroys; npool holds none of
+ * its locks when it calls them (see "Callbacks" above).
  */
 typedef struct np_backend_s {
     void *(*alloc)(size_t size, void *ctx);
@@ -136,7 +161,8 @@ typedef struct np_config_s {
 
 /*
  * Create a pool whose blocks are size bytes (0: NP_DEFAULT_POOL_SIZE).
- * Any thread.  Returns NULL with EINVAL if size < NP_MIN_POOL_SIZE, ENOMEM if
+ * Any thread.  A private pool's header takes at most 192 bytes of its first
+ * block (plain builds), a shared pool's about 400.  Returns NULL with EINVAL if size < NP_MIN_POOL_SIZE, ENOMEM if
  * no memory.  The caller owns the pool and releases it with np_destroy.
  */
 NP_API np_pool_t *np_create(size_t size);
@@ -154,16 +180,23 @@ NP_API np_pool_t *np_create_ex(const np_config_t *config);
 /*
  * Run the pool's cleanups (newest first), release its large allocations and
  * its blocks.  NULL is a no-op.  No other thread may use the pool during or
- * after the call.  A thread pool (np_thread_pool) is never destroyed this
- * way: the call sets errno to EINVAL and does nothing.  Do not destroy a
- * shared pool inside np_rcu_read_lock(): it waits for a grace period.
+ * after the call.  A shared pool's destroy waits for a grace period (so that
+ * np_global_stats never reads it freed).  Refused, errno set and nothing
+ * done: a thread pool (np_thread_pool; EINVAL: thread exit destroys it); a
+ * shared pool inside np_rcu_read_lock() (EDEADLK: the grace period would
+ * wait for the caller); from one of the pool's own cleanups (EBUSY).
  */
 NP_API void np_destroy(np_pool_t *pool);
 
 /*
  * Run the cleanups (newest first) and empty the cleanup list, release large
  * allocations, rewind every block (the blocks are kept).  Every pointer the
- * pool handed out becomes invalid.  NULL is a no-op.
+ * pool handed out becomes invalid.  NULL is a no-op.  Cleanups that the
+ * handlers add run at the next reset or destroy.  The cleanups run before
+ * any lock is taken; on a shared pool every other thread must be out (the
+ * contract above).  From one of the pool's own cleanups: errno EBUSY,
+ * nothing done.  If the handlers' new cleanups find no memory in the
+ * rewound pool, they run at once instead and errno is ENOMEM.
  */
 NP_API void np_reset(np_pool_t *pool);
 
@@ -346,10 +379,11 @@ NP_API void np_delete_file(void *data);
 
 /*
  * This thread's pool: created on first use (NP_THREAD_POOL_SIZE blocks,
- * otherwise the default configuration), stable
- * for the thread's life, destroyed (cleanups run) when the thread exits,
- * threads npool did not create included.  Only this thread may use it.
- * Returns NULL with ENOMEM if it cannot be created.
+ * otherwise the default configuration), stable for the thread's life,
+ * destroyed (cleanups run) when the thread exits, threads npool did not
+ * create included, and for the thread that calls exit() (or returns from
+ * main) at process exit.  Only this thread may use it.  Returns NULL with
+ * ENOMEM if it cannot be created.
  */
 NP_API np_pool_t *np_thread_pool(void);
 
@@ -360,30 +394,62 @@ NP_API void np_thread_reset(void);
 NP_API void np_thread_trim(void);
 
 /* ===========================================================================
- * RCU: deferred destruction (liburcu, urcu-bp flavor)
+ * RCU: deferred destruction (liburcu, memb flavour, behind npool's names)
  * ======================================================================== */
 
 /*
  * Read-side critical section around every read of data in pools that may be
- * retired with np_destroy_deferred.  Nests; never blocks; any thread (threads
- * register with liburcu by themselves).  Do not call np_rcu_barrier or destroy
- * a shared pool inside one.
+ * retired with np_destroy_deferred.  Nests; never blocks; any thread (npool
+ * registers threads with liburcu itself, and unregisters them when they
+ * exit).  Inside one, np_rcu_barrier, np_rcu_synchronize and np_destroy of a
+ * shared pool are refused with EDEADLK; fork() is fine (the child goes on in
+ * the same read sections).  np_rcu_read_unlock without a matching
+ * np_rcu_read_lock does nothing and sets errno to EINVAL (--enable-debug
+ * builds abort with a message naming the call).
  */
 NP_API void np_rcu_read_lock(void);
 NP_API void np_rcu_read_unlock(void);
+
+/*
+ * (1.1) Publishing a pointer for readers, without liburcu in the caller's
+ * code: np_rcu_assign(&slot, p) is a release store of p into slot (after it
+ * every write that built *p is visible to a reader that loads p);
+ * np_rcu_deref(&slot) is the load readers use inside np_rcu_read_lock.
+ * Both are __atomic operations that ThreadSanitizer sees.  The reload
+ * pattern: build the new configuration in a new pool, np_rcu_assign it,
+ * then np_destroy_deferred the old pool.
+ */
+#define np_rcu_assign(slot, p) __atomic_store_n((slot), (p), __ATOMIC_RELEASE)
+#define np_rcu_deref(slot)     __atomic_load_n((slot), __ATOMIC_ACQUIRE)
+
+/*
+ * (1.1) Wait for a grace period: every read section that was open when this
+ * was called has ended.  Any thread; inside a read section it would wait for
+ * itself: errno EDEADLK, at once.
+ */
+NP_API void np_rcu_synchronize(void);
 
 /*
  * Destroy pool after a grace period: its cleanups run and its memory is
  * released on liburcu's callback thread, once every thread that was inside
  * np_rcu_read_lock() when this was called has left its read section.  Any
  * thread, after the pool's last allocation; the caller gives up the pool.
- * NULL is a no-op; a thread pool is refused (errno EINVAL).  If the callback
- * cannot be queued (out of memory inside liburcu) the call waits for the grace
- * period and destroys the pool itself.  Queued destroys run at process exit.
+ * NULL is a no-op.  Refused, errno set, the pool still the caller's: a thread
+ * pool (EINVAL); from one of the pool's own cleanups (EBUSY).  The deferral
+ * record is taken from the pool itself (malloc'd if the pool has no room);
+ * if neither has memory, the call waits for the grace period and destroys
+ * the pool itself, or inside a read section (where it cannot wait) leaves
+ * the pool to the caller with errno ENOMEM.  Queued destroys run at process
+ * exit, exit() inside a read section included.
  */
 NP_API void np_destroy_deferred(np_pool_t *pool);
 
-/* Wait until every deferred destroy queued so far has run.  Not inside a read section. */
+/*
+ * Wait until every deferred destroy queued so far has run.  Any thread.
+ * Refused with errno EDEADLK: inside a read section (the destroys wait for
+ * it), and from a cleanup running on liburcu's callback thread (it would
+ * wait for the queue it runs on); the other queued destroys still run.
+ */
 NP_API void np_rcu_barrier(void);
 
 /* ===========================================================================

@@ -191,6 +191,15 @@ void np__rcu_synchronize(void)
 
 /* ---- public read side ---------------------------------------------------- */
 
+void np_rcu_synchronize(void)
+{
+    if (read_depth != 0) {
+        errno = EDEADLK;
+        return;
+    }
+    np__rcu_synchronize();
+}
+
 void np_rcu_read_lock(void)
 {
     np__read_lock();

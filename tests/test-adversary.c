@@ -374,6 +374,66 @@ START_TEST(test_barrier_from_a_deferred_destroys_cleanup_is_edeadlk)
 }
 END_TEST
 
+static void *synchronize_inside_read_section(void *arg)
+{
+    (void)arg;
+    np_rcu_read_lock();
+    errno = 0;
+    np_rcu_synchronize();
+    int e = errno;
+    np_rcu_read_unlock();
+    errno = 0;
+    np_rcu_synchronize();               /* outside: a grace period, no error */
+    return e == EDEADLK && errno == 0 ? NULL : (void *)1;
+}
+
+START_TEST(test_synchronize_inside_a_read_section_is_edeadlk)
+{
+    ck_assert_int_eq(test_run_bounded(synchronize_inside_read_section, NULL, 20), 0);
+}
+END_TEST
+
+/* np_rcu_assign / np_rcu_deref: a reader sees every write made before the publish. */
+struct config { int a, b; };
+static struct config *published;
+
+static void *read_published(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        np_rcu_read_lock();
+        struct config *c = np_rcu_deref(&published);
+        if (c != NULL) {
+            int ok = c->a == 1 && c->b == 2;
+            np_rcu_read_unlock();
+            return ok ? NULL : (void *)1;
+        }
+        np_rcu_read_unlock();
+        sched_yield();
+    }
+}
+
+START_TEST(test_rcu_assign_publishes_what_was_written_before)
+{
+    np_pool_t *pool = np_create_shared(0);
+    pthread_t t;
+    published = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, read_published, NULL), 0);
+    struct config *c = np_alloc(pool, sizeof(*c));
+    c->a = 1;
+    c->b = 2;
+    np_rcu_assign(&published, c);
+    void *res;
+    pthread_join(t, &res);
+    ck_assert_ptr_null(res);
+    struct config *old = published;
+    np_rcu_assign(&published, (struct config *)NULL);
+    ck_assert_ptr_eq(old, c);
+    np_destroy_deferred(pool);
+    np_rcu_barrier();
+}
+END_TEST
+
 START_TEST(test_unbalanced_read_unlock_is_einval)
 {
     errno = 0;
@@ -583,6 +643,8 @@ Suite *suite_adversary(void)
     tcase_add_test(tc, test_barrier_inside_a_read_section_is_edeadlk);
     tcase_add_test(tc, test_barrier_from_a_deferred_destroys_cleanup_is_edeadlk);
     tcase_add_test(tc, test_unbalanced_read_unlock_is_einval);
+    tcase_add_test(tc, test_synchronize_inside_a_read_section_is_edeadlk);
+    tcase_add_test(tc, test_rcu_assign_publishes_what_was_written_before);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("locks");
