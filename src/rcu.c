@@ -229,7 +229,7 @@ static void deferred(struct rcu_head *rh)
         urcu_memb_call_rcu(rh, deferred);   /* a forking reader left early: later */
         return;
     }
-    np__tsan_acquire(head->obj);
+    np__tsan_acquire(head);             /* the deferral, before reading it */
     np__tsan_acquire(&gp_token);
     on_worker = true;
     head->fn(head->obj);
@@ -243,7 +243,7 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
     pthread_once(&worker_once, create_worker);
     head->fn = fn;
     head->obj = obj;
-    np__tsan_release(obj);
+    np__tsan_release(head);             /* everything written before: the callback's */
     fork_lock_shared();
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     fork_unlock_shared();
