@@ -81,12 +81,16 @@ void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
     np__counters_end(a);
 }
 
-void np__acct_reset(np_pool_t *pool)
+/* A reset: what moved, the figures after it, one reset more, in one change. */
+void np__acct_reset(np_pool_t *pool, np_acct_snap_t before, size_t used,
+                    unsigned long long allocs)
 {
     np_arena_t *a = np__arena();
 
     pool->acct.resets++;
     np__counters_begin(a);
+    (void)publish(&a->counters, pool, before);
+    flush(&a->counters, pool, used, allocs);
     np__count(&a->counters.resets, 1);
     np__counters_end(a);
 }

@@ -36,7 +36,8 @@ static inline bool np__acct_moved(const np_pool_t *pool, np_acct_snap_t s)
 void np__acct_born(np_pool_t *pool);                 /* a new pool: 1 pool, its first block */
 bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before);   /* true: flush used now */
 void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs);
-void np__acct_reset(np_pool_t *pool);               /* one reset more */
+void np__acct_reset(np_pool_t *pool, np_acct_snap_t before, size_t used,
+                    unsigned long long allocs);     /* a reset: moves, figures, +1 reset */
 void np__acct_gone(np_pool_t *pool, size_t used, unsigned long long allocs);
 
 /* After a call on a private pool: publish what moved (blocks, large, count). */

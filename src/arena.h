@@ -83,20 +83,16 @@ static inline np_arena_t *np__arena_peek(void)
 }
 
 /*
- * Add delta to one of an arena's counters.  An arena's counters have a
- * single writer, its owner thread, so a relaxed load and store suffice
- * (readers only load) and cost no locked instruction.  The fallback arena
- * has many writers and keeps the read-modify-write.
+ * Add delta to one of an arena's counters, between np__counters_begin and
+ * np__counters_end.  An arena's counters have one writer at a time (its
+ * owner thread; the fallback arena's writers take turns in begin), so a
+ * relaxed load and store suffice (readers only load) and cost no locked
+ * instruction.
  */
 static inline void np__count(_Atomic long long *c, long long delta)
 {
-    uintptr_t fb = (uintptr_t)&np__fallback_arena;
-
-    if (np_unlikely((uintptr_t)c - fb < sizeof(np__fallback_arena)))
-        atomic_fetch_add_explicit(c, delta, memory_order_relaxed);
-    else
-        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
-                              memory_order_relaxed);
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
 }
 
 /*

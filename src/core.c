@@ -616,14 +616,21 @@ void np__core_block_off_chain_put(np_pool_t *pool, void *block)
     pool->src->block_put(pool, block);
 }
 
-/* Everything np_destroy does to the algorithm's state: cleanups, large, blocks. */
-void np__core_destroy(np_pool_t *pool)
+/* The large allocations and every block back to the source: the pool is gone. */
+void np__core_release(np_pool_t *pool)
 {
-    np__core_cleanup_run_all(pool);
+    np_assert(pool->cleanup == NULL);
     free_all_large(pool);
     np__core_check(pool);
     np__mem_pool_gone(pool);
     pool->src->chain_put(pool);
+}
+
+/* Everything np_destroy does to the algorithm's state: cleanups, large, blocks. */
+void np__core_destroy(np_pool_t *pool)
+{
+    np__core_cleanup_run_all(pool);
+    np__core_release(pool);
 }
 
 /*

@@ -196,6 +196,7 @@ void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rew
 np_cleanup_t *np__core_reset_cleanups(np_pool_t *pool);
 void  np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh);
 void  np__core_destroy(np_pool_t *pool);                 /* cleanups, large, every block */
+void  np__core_release(np_pool_t *pool);                 /* large, every block (cleanups ran) */
 size_t np__core_used(const np_pool_t *pool);             /* bytes handed out from the chain */
 void *np__core_block_off_chain(np_pool_t *pool);         /* a counted block for the caller */
 void  np__core_block_off_chain_put(np_pool_t *pool, void *block);

@@ -160,7 +160,7 @@ void np__pool_release(np_pool_t *pool, bool keep_cache)
     } else {
         np__acct_gone(pool, np__core_used(pool), pool->head.allocs);
     }
-    np__core_destroy(pool);
+    np__core_release(pool);
 }
 
 /*
@@ -209,12 +209,11 @@ static void reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
     if (pool->flags & NP_F_SHARED) {
         np__shared_reset_regions(pool);
         np__shared_after(pool);
-        np__acct_flush(pool, np__shared_used(pool), np__shared_allocs(pool));
+        np__acct_reset(pool, np__acct_snap(pool), np__shared_used(pool),
+                       np__shared_allocs(pool));
     } else {
-        np__acct_publish(pool, before);
-        np__acct_flush(pool, np__core_used(pool), pool->head.allocs);
+        np__acct_reset(pool, before, np__core_used(pool), pool->head.allocs);
     }
-    np__acct_reset(pool);
 }
 
 /*
