@@ -4,13 +4,11 @@
  * with a release store and the previous one retired with
  * np_destroy_deferred: the "configuration reload" pattern of doc/DESIGN.md.
  *
- * npool does not expose liburcu's headers, so rcu_assign_pointer and
- * rcu_dereference are spelled as C11 atomics: atomic_exchange_explicit with
- * memory_order_acq_rel (release for the new configuration, acquire so the
- * old one is ours to retire) and atomic_load_explicit with
- * memory_order_acquire (stronger than liburcu's consume, and what it does
- * in practice).  Readers hold np_rcu_read_lock() from the load until they
- * have copied what they need; np_destroy_deferred waits for them.
+ * The pointer is published with np_rcu_assign (a release store: the routes
+ * are visible before the pointer) and read with np_rcu_deref inside
+ * np_rcu_read_lock(); readers hold the read section from the load until
+ * they have copied what they need, and np_destroy_deferred waits for them.
+ * No liburcu header is needed.
  *
  * reload_lock serialises reloads (SIGHUP and the startup load), which
  * number the configurations.
@@ -26,7 +24,7 @@
 
 #define HD_CONFIG_MAX (1024 * 1024)      /* bytes: a config file is small */
 
-static _Atomic(hd_config_t *) current;  /* the published configuration */
+static hd_config_t *current;            /* the published configuration (np_rcu_*) */
 static unsigned long next_version = 1;  /* under reload_lock */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -132,8 +130,8 @@ static void config_publish(hd_config_t *cfg)
     hd_config_t *old;
 
     cfg->version = next_version++;
-    /* rcu_assign_pointer: the routes above are visible before the pointer */
-    old = atomic_exchange_explicit(&current, cfg, memory_order_acq_rel);
+    old = np_rcu_deref(&current);       /* writers are serialised by reload_lock */
+    np_rcu_assign(&current, cfg);       /* the routes above are visible before the pointer */
     if (old != NULL)
         np_destroy_deferred(old->pool);
     np_rcu_barrier();   /* bounds memory under a storm of SIGHUPs */
@@ -172,7 +170,7 @@ int hd_config_lookup(hd_pool_t *pool, const char *path, size_t len, hd_lookup_t 
     int rc = 0;
 
     np_rcu_read_lock();
-    cfg = atomic_load_explicit(&current, memory_order_acquire); /* rcu_dereference */
+    cfg = np_rcu_deref(&current);
     r = find(cfg, path, len);
     out->version = cfg->version;
     out->found = r != NULL;
@@ -194,7 +192,7 @@ unsigned long hd_config_version(void)
     unsigned long v;
 
     np_rcu_read_lock();
-    v = atomic_load_explicit(&current, memory_order_acquire)->version;
+    v = np_rcu_deref(&current)->version;
     np_rcu_read_unlock();
     return v;
 }
@@ -205,7 +203,8 @@ void hd_config_shutdown(void)
     hd_config_t *cfg;
 
     pthread_mutex_lock(&reload_lock);
-    cfg = atomic_exchange_explicit(&current, NULL, memory_order_acq_rel);
+    cfg = np_rcu_deref(&current);
+    np_rcu_assign(&current, (hd_config_t *)NULL);
     if (cfg != NULL)
         np_destroy(cfg->pool);
     np_rcu_barrier();
