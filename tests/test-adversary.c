@@ -5,6 +5,8 @@
  * the library before its fix; a case that could hang runs in a child with a
  * timeout (test_run_bounded), so a deadlock is a failure.
  */
+#include "config.h"
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -436,6 +438,9 @@ END_TEST
 
 START_TEST(test_unbalanced_read_unlock_is_einval)
 {
+#ifdef NP_DEBUG
+    return;                             /* debug builds abort instead (misuse.sh) */
+#endif
     errno = 0;
     np_rcu_read_unlock();               /* no matching lock: liburcu would crash */
     ck_assert_int_eq(errno, EINVAL);
