@@ -54,6 +54,9 @@ static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
 static _Atomic unsigned reader_forks;
 static _Atomic unsigned long fork_gen;
 static __thread unsigned fork_saved_depth;
+#ifdef NP_TSAN
+static __thread unsigned long fork_saved_epoch;  /* the sections' epoch (TSan) */
+#endif
 
 static void fork_lock_shared(void)
 {
@@ -140,19 +143,67 @@ static void create_worker(void)
     (void)urcu_memb_get_default_call_rcu_data();
 }
 
-/* TSan: the happens-before edges of grace periods and barriers (see urcu-wrap.h). */
-static char gp_token, barrier_token;
+/*
+ * TSan: the happens-before edges of grace periods and barriers (see
+ * urcu-wrap.h).  Grace periods go by epoch, so that only the read sections a
+ * grace period waits for are ordered before it: a read section takes the
+ * epoch current after it began (read_epoch) and releases that epoch's token
+ * at each unlock; a deferral or a synchronize closes the current epoch (e)
+ * and, after its grace period, acquires the tokens of the epochs up to e.  A
+ * section tagged e or earlier began before the close, so the grace period
+ * waited for it and it has released; a section that began after the close
+ * gets no edge, and TSan sees its accesses to what was retired race with the
+ * destroy (a pool destroyed while still reachable).  A thread acquires each
+ * epoch once (acquired_epoch).  Tokens are a ring: only a thread NP_GP_EPOCHS
+ * epochs behind, or a callback queue that far behind, acquires later epochs
+ * too (never a false report; at worst a missed one, as with one token).
+ */
+static char barrier_token;
+#ifdef NP_TSAN
+#define NP_GP_EPOCHS 64
+static char gp_token[NP_GP_EPOCHS];
+static _Atomic unsigned long gp_epoch;
+static __thread unsigned long read_epoch __attribute__((tls_model("initial-exec")));
+static __thread unsigned long acquired_epoch __attribute__((tls_model("initial-exec")));
+
+static unsigned long gp_close(void)
+{
+    return atomic_fetch_add(&gp_epoch, 1);
+}
+
+static void gp_acquire(unsigned long e)
+{
+    unsigned long from = acquired_epoch;
+
+    if (e + 1 <= from)
+        return;
+    if (e + 1 - from > NP_GP_EPOCHS)
+        from = e + 1 - NP_GP_EPOCHS;
+    for (unsigned long x = from; x <= e; x++)
+        np__tsan_acquire(&gp_token[x % NP_GP_EPOCHS]);
+    acquired_epoch = e + 1;
+}
+#else
+#define gp_close() 0UL
+#define gp_acquire(e) ((void)(e))
+#endif
 
 void np__read_lock(void)
 {
     ensure_registered();
     read_depth++;
     urcu_memb_read_lock();
+#ifdef NP_TSAN
+    if (read_depth == 1)                /* after the lock: see above */
+        read_epoch = atomic_load(&gp_epoch);
+#endif
 }
 
 void np__read_unlock(void)
 {
-    np__tsan_release(&gp_token);
+#ifdef NP_TSAN
+    np__tsan_release(&gp_token[read_epoch % NP_GP_EPOCHS]);
+#endif
     urcu_memb_read_unlock();
     read_depth--;
 }
@@ -175,6 +226,7 @@ bool np__rcu_on_worker(void)
 void np__rcu_synchronize(void)
 {
     ensure_registered();
+    unsigned long e = gp_close();
     for (;;) {
         while (atomic_load_explicit(&reader_forks, memory_order_acquire) != 0)
             sched_yield();
@@ -186,7 +238,7 @@ void np__rcu_synchronize(void)
             atomic_load_explicit(&fork_gen, memory_order_acquire) == gen)
             break;
     }
-    np__tsan_acquire(&gp_token);
+    gp_acquire(e);
 }
 
 /* ---- public read side ---------------------------------------------------- */
@@ -230,7 +282,7 @@ static void deferred(struct rcu_head *rh)
         return;
     }
     np__tsan_acquire(head);             /* the deferral, before reading it */
-    np__tsan_acquire(&gp_token);
+    gp_acquire(head->epoch);
     on_worker = true;
     head->fn(head->obj);
     on_worker = false;
@@ -243,6 +295,7 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
     pthread_once(&worker_once, create_worker);
     head->fn = fn;
     head->obj = obj;
+    head->epoch = gp_close();           /* the caller unpublished obj before */
     np__tsan_release(head);             /* everything written before: the callback's */
     fork_lock_shared();
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
@@ -289,6 +342,9 @@ static void leave_for_fork(void)
     fork_saved_depth = read_depth;
     if (read_depth == 0)
         return;
+#ifdef NP_TSAN
+    fork_saved_epoch = read_epoch;
+#endif
     atomic_fetch_add_explicit(&fork_gen, 1, memory_order_acq_rel);
     atomic_fetch_add_explicit(&reader_forks, 1, memory_order_acq_rel);
     while (read_depth != 0)
@@ -305,6 +361,9 @@ static void enter_after_fork(bool child)
         return;
     for (unsigned i = 0; i < depth; i++)
         np__read_lock();
+#ifdef NP_TSAN
+    read_epoch = fork_saved_epoch;      /* the same sections, which deferrals wait for */
+#endif
     if (child)
         atomic_store_explicit(&reader_forks, 0, memory_order_release);
     else

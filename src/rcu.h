@@ -13,6 +13,7 @@ typedef struct np_rcu_head_s {
     void *urcu[2];
     void (*fn)(void *obj);
     void *obj;
+    unsigned long epoch;                /* TSan builds: the grace period's epoch (rcu.c) */
 } np_rcu_head_t;
 
 void np__read_lock(void);

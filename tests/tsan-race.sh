@@ -47,5 +47,6 @@ run tsan-race-nograce report
 run tsan-race-counter report
 run tsan-race-late report late
 run tsan-race-barrier report barrier
+run tsan-race-retired report            # tsan-retired.c: a reader that began after the retire
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
