@@ -162,8 +162,9 @@ typedef struct np_config_s {
 /*
  * Create a pool whose blocks are size bytes (0: NP_DEFAULT_POOL_SIZE).
  * Any thread.  A private pool's header takes at most 192 bytes of its first
- * block (plain builds), a shared pool's about 400.  Returns NULL with EINVAL if size < NP_MIN_POOL_SIZE, ENOMEM if
- * no memory.  The caller owns the pool and releases it with np_destroy.
+ * block (plain builds), a shared pool's about 470.  Returns NULL with EINVAL
+ * if size < NP_MIN_POOL_SIZE, ENOMEM if no memory.  The caller owns the pool
+ * and releases it with np_destroy.
  */
 NP_API np_pool_t *np_create(size_t size);
 
