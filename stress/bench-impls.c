@@ -418,37 +418,37 @@ static void mi_epoch(bench_worker_t *w, bool leader)
 /* ---- the table ------------------------------------------------------------- */
 
 static const bench_impl_t c_impls[] = {
-    { "bump", "bare bump pointer over one reused buffer (the limit)", false,
+    { "bump", "bare bump pointer over one reused buffer (the limit)", BENCH_PRIVATE,
       NULL, NULL, NULL, bump_thread_init, bump_thread_fini, bump_request, NULL },
-    { "np-thread", "npool thread pool, np_thread_reset per request", false,
+    { "np-thread", "npool thread pool, np_thread_reset per request", BENCH_PRIVATE,
       NULL, NULL, NULL, np_thread_init, NULL, np_thread_request, NULL },
-    { "np-create", "npool np_create/np_destroy per request", false,
+    { "np-create", "npool np_create/np_destroy per request", BENCH_PRIVATE,
       NULL, NULL, NULL, NULL, NULL, np_create_request, NULL },
-    { "malloc", "malloc, free of every allocation at request end", false,
+    { "malloc", "malloc, free of every allocation at request end", BENCH_PRIVATE,
       NULL, NULL, NULL, keep_thread_init, keep_thread_fini, libc_request, NULL },
 #ifdef HAVE_APR
-    { "apr", "APR pool, apr_pool_create/apr_pool_destroy per request", false,
+    { "apr", "APR pool, apr_pool_create/apr_pool_destroy per request", BENCH_PRIVATE,
       apr_ready, NULL, NULL, NULL, NULL, apr_request, NULL },
 #endif
 #ifdef HAVE_TALLOC
-    { "talloc", "talloc_new/talloc_free per request", false,
+    { "talloc", "talloc_new/talloc_free per request", BENCH_PRIVATE,
       NULL, NULL, NULL, NULL, NULL, talloc_request, NULL },
 #endif
 #ifdef HAVE_MIMALLOC
-    { "mi-heap", "mimalloc mi_heap_new/mi_heap_destroy per request", false,
+    { "mi-heap", "mimalloc mi_heap_new/mi_heap_destroy per request", BENCH_PRIVATE,
       mi_ready, NULL, NULL, NULL, NULL, mi_heap_request, NULL },
-    { "mi-malloc", "mimalloc mi_malloc/mi_free", false,
+    { "mi-malloc", "mimalloc mi_malloc/mi_free", BENCH_PRIVATE,
       mi_ready, NULL, NULL, keep_thread_init, keep_thread_fini, mi_request, NULL },
 #endif
     /* shared workload: one arena for all threads, released every epoch */
-    { "bump", "atomic bump pointer over one shared buffer (the limit)", true,
+    { "bump", "atomic bump pointer over one shared buffer (the limit)", BENCH_SHARED,
       NULL, bump_shared_init, bump_shared_fini, NULL, NULL, bump_shared_request, bump_shared_epoch },
-    { "np-shared", "one np_create_shared pool, np_reset every epoch", true,
+    { "np-shared", "one np_create_shared pool, np_reset every epoch", BENCH_SHARED,
       NULL, np_shared_init, np_shared_fini, NULL, NULL, np_shared_request, np_shared_epoch },
-    { "malloc", "malloc; each thread frees its allocations every epoch", true,
+    { "malloc", "malloc; each thread frees its allocations every epoch", BENCH_SHARED,
       NULL, NULL, NULL, keep_thread_init, keep_thread_fini, libc_keep_request, libc_epoch },
 #ifdef HAVE_MIMALLOC
-    { "mi-malloc", "mi_malloc; each thread mi_frees its allocations every epoch", true,
+    { "mi-malloc", "mi_malloc; each thread mi_frees its allocations every epoch", BENCH_SHARED,
       mi_ready, NULL, NULL, keep_thread_init, keep_thread_fini, mi_keep_request, mi_epoch },
 #endif
 };
@@ -457,11 +457,11 @@ const bench_impl_t *bench_impls = c_impls;
 size_t bench_nimpls = sizeof(c_impls) / sizeof(c_impls[0]);
 
 #ifdef HAVE_CXX_PEERS
-/* Append the entries of from[0 .. n) whose shared is shared. */
-static void append(bench_impl_t *to, size_t *k, const bench_impl_t *from, size_t n, bool shared)
+/* Append the entries of from[0 .. n) of that kind. */
+static void append(bench_impl_t *to, size_t *k, const bench_impl_t *from, size_t n, bench_kind_t kind)
 {
     for (size_t i = 0; i < n; i++) {
-        if (from[i].shared == shared)
+        if (from[i].kind == kind)
             to[(*k)++] = from[i];
     }
 }
@@ -476,10 +476,11 @@ void bench_impls_init(void)
 
     if (all == NULL)
         bench_oom("implementations");
-    append(all, &k, c_impls, nc, false);       /* the C peers, then the C++ ones */
-    append(all, &k, cxx, ncxx, false);
-    append(all, &k, c_impls, nc, true);
-    append(all, &k, cxx, ncxx, true);
+    append(all, &k, c_impls, nc, BENCH_PRIVATE);   /* the C peers, then the C++ ones */
+    append(all, &k, cxx, ncxx, BENCH_PRIVATE);
+    append(all, &k, c_impls, nc, BENCH_SHARED);
+    append(all, &k, cxx, ncxx, BENCH_SHARED);
+    append(all, &k, cxx, ncxx, BENCH_PMR);         /* pmr-request: C++ only */
     bench_impls = all;
     bench_nimpls = k;
 #endif

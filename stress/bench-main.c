@@ -15,6 +15,13 @@
  * shared pool: no thread may hold pointers into it or be inside a call.
  * The barriers are inside the timed loop and cost every implementation the
  * same.
+ *
+ * pmr-request (C++, where the C++ peers are built): each request builds a
+ * parsed HTTP request in std::pmr containers from one memory_resource
+ * (bench-cxx.cc); its figures are per request, and its ratio columns are
+ * against new-delete (std::pmr::new_delete_resource()), np-thread
+ * (np::resource over np::thread_resource()) and bump (a bump memory_resource
+ * over a reused buffer, the limit).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* getopt_long, strtok_r, pthread barriers with -std=c11 */
@@ -50,7 +57,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: npool-bench [options]\n"
-            "  --workload LIST  comma-separated workloads (default: all)\n"
+            "  --workload LIST  comma-separated workloads (default: all; see below)\n"
             "  --impl LIST      comma-separated implementations (default: all available)\n"
             "  --threads N      run with 1 .. N threads (default: number of cores)\n"
             "  --rounds N       interleaved rounds per implementation (default 5)\n"
@@ -60,9 +67,13 @@ static void usage(FILE *out)
             "  --csv            comma-separated output\n"
             "  --no-extra       skip the npool space / backend-call reports and the target summary\n"
             "  --list           list workloads and implementations\n");
+    fprintf(out, "workloads:");
+    for (size_t m = 0; m < bench_nmixes; m++)
+        fprintf(out, " %s", bench_mixes[m].name);
+    fprintf(out, "\n");
     fprintf(out, "implementations:");
     for (size_t i = 0; i < bench_nimpls; i++) {
-        bool listed = false;                /* a name used by a private and a shared entry */
+        bool listed = false;                /* a name used in more than one kind of workload */
         for (size_t j = 0; j < i; j++)
             listed = listed || strcmp(bench_impls[j].name, bench_impls[i].name) == 0;
         if (!listed)
@@ -83,15 +94,25 @@ static int name_width(void)
     return (int)width;
 }
 
+/* Which workloads an implementation of this kind runs in, for --list. */
+static const char *kind_name(bench_kind_t kind)
+{
+    switch (kind) {
+    case BENCH_SHARED: return "shared";
+    case BENCH_PMR: return "pmr-request";
+    default: return "private";
+    }
+}
+
 static void list(void)
 {
     printf("workloads:\n");
     for (size_t m = 0; m < bench_nmixes; m++)
         printf("  %-12s %s\n", bench_mixes[m].name, bench_mixes[m].what);
-    printf("implementations:\n");
+    printf("implementations (private: the request, tiny and large-heavy workloads):\n");
     for (size_t i = 0; i < bench_nimpls; i++)
-        printf("  %-*s %-7s %s%s\n", name_width(), bench_impls[i].name,
-               bench_impls[i].shared ? "shared" : "private", bench_impls[i].what,
+        printf("  %-*s %-11s %s%s\n", name_width(), bench_impls[i].name,
+               kind_name(bench_impls[i].kind), bench_impls[i].what,
                bench_impl_ready(&bench_impls[i]) ? "" : " (unavailable)");
 }
 
@@ -188,7 +209,7 @@ static struct {
     bench_worker_t *w;
     pthread_barrier_t start, done, epoch;   /* start/done include the driver */
     const bench_impl_t *impl;               /* the job; NULL: exit */
-    const uint32_t *sizes;
+    const uint32_t *sizes;                  /* NULL: pmr-request */
     size_t requests, epoch_len;             /* epoch_len 0: private workload */
     struct { double t0, t1, cpu; } *clock;  /* per worker: wall start/end, CPU seconds */
 } team;
@@ -217,11 +238,16 @@ static void run_job(bench_worker_t *w)
         impl->thread_init(w);
     double cpu = now(CLOCK_THREAD_CPUTIME_ID);
     team.clock[w->index].t0 = now(CLOCK_MONOTONIC);
-    for (size_t i = 0; i < team.requests; i++) {
-        size_t r = (i + w->index * 17) % BENCH_SEQ_REQUESTS;
-        impl->request(w, team.sizes + r * BENCH_ALLOCS, BENCH_ALLOCS);
-        if (team.epoch_len && (i + 1) % team.epoch_len == 0)
-            end_epoch(w, impl);
+    if (team.sizes == NULL) {           /* pmr-request: the index of the parsed request */
+        for (size_t i = 0; i < team.requests; i++)
+            impl->request(w, NULL, (i + w->index * 17) % BENCH_SEQ_REQUESTS);
+    } else {
+        for (size_t i = 0; i < team.requests; i++) {
+            size_t r = (i + w->index * 17) % BENCH_SEQ_REQUESTS;
+            impl->request(w, team.sizes + r * BENCH_ALLOCS, BENCH_ALLOCS);
+            if (team.epoch_len && (i + 1) % team.epoch_len == 0)
+                end_epoch(w, impl);
+        }
     }
     team.clock[w->index].t1 = now(CLOCK_MONOTONIC);
     team.clock[w->index].cpu = now(CLOCK_THREAD_CPUTIME_ID) - cpu;
@@ -276,12 +302,19 @@ static void team_stop(void)
     free(team.clock);
 }
 
+/* What the driver knows of one workload's input. */
+typedef struct input_s {
+    uint32_t *sizes;            /* size workloads: the sequence; pmr-request: NULL */
+    size_t request_bytes;       /* most bytes a request takes with alignment padding (bump's buffer) */
+    double allocs;              /* allocations per request: BENCH_ALLOCS, or pmr-request's mean */
+} input_t;
+
 /* One run of impl on every worker; returns the wall time, *cpu the CPU time (seconds). */
-static double team_run(double *cpu, const bench_impl_t *impl, const uint32_t *sizes, size_t requests,
+static double team_run(double *cpu, const bench_impl_t *impl, const input_t *in, size_t requests,
                        const bench_mix_t *mix)
 {
-    size_t per_request = bench_max_request_bytes(sizes);
-    size_t epoch = mix->shared ? opt.epoch : 0;
+    size_t per_request = in->request_bytes;
+    size_t epoch = mix->kind == BENCH_SHARED ? opt.epoch : 0;
     bench_run_t run = { team.threads, per_request * (epoch ? epoch : 1) * team.threads };
 
     for (unsigned k = 0; k < team.threads; k++) {
@@ -291,7 +324,7 @@ static double team_run(double *cpu, const bench_impl_t *impl, const uint32_t *si
     if (impl->run_init && impl->run_init(&run) != 0)
         bench_oom(impl->name);
     team.impl = impl;
-    team.sizes = sizes;
+    team.sizes = in->sizes;
     team.epoch_len = epoch;
     team.requests = epoch ? (requests + epoch - 1) / epoch * epoch : requests;
     pthread_barrier_wait(&team.start);
@@ -313,13 +346,16 @@ static double team_run(double *cpu, const bench_impl_t *impl, const uint32_t *si
 
 typedef struct figure_s {
     bool valid;
-    double ns_med, ns_min, ns_max;      /* ns per allocation (wall x threads / allocations) */
+    double ns_med, ns_min, ns_max;      /* ns per allocation (wall x threads / allocations);
+                                           pmr-request: allocations = requests x the mean
+                                           allocations through the resource */
     double cpu_med;                     /* ns of CPU per allocation (all threads), median:
                                            immune to preemption on a busy machine */
     double reqps;                       /* aggregate requests per second, median */
 } figure_t;
 
 static figure_t *figures;               /* [mix][threads - 1][impl] */
+static double *mix_allocs;              /* [mix]: allocations per request (input_t.allocs) */
 
 static figure_t *figure(size_t m, unsigned t, size_t i)
 {
@@ -340,7 +376,7 @@ static double median(double *v, size_t n)
 
 static bool runs_in(size_t i, const bench_mix_t *mix)
 {
-    return opt.impl_on[i] && bench_impls[i].shared == mix->shared;
+    return opt.impl_on[i] && bench_impls[i].kind == mix->kind;
 }
 
 /* The figure of the implementation called name in this mix (NULL if not run). */
@@ -365,29 +401,29 @@ typedef struct samples_s {
     double *ns, *cpu, *rps;
 } samples_t;
 
-static void run_rounds(const bench_mix_t *mix, unsigned threads, const uint32_t *sizes, samples_t *s)
+static void run_rounds(const bench_mix_t *mix, unsigned threads, const input_t *in, samples_t *s)
 {
     double cpu;
 
     for (size_t i = 0; i < bench_nimpls; i++) {        /* warm-up, untimed */
         if (runs_in(i, mix))
-            team_run(&cpu, &bench_impls[i], sizes, opt.requests / 10 + 1, mix);
+            team_run(&cpu, &bench_impls[i], in, opt.requests / 10 + 1, mix);
     }
     for (unsigned r = 0; r < opt.rounds; r++) {
         for (size_t i = 0; i < bench_nimpls; i++) {
             if (!runs_in(i, mix))
                 continue;
-            double wall = team_run(&cpu, &bench_impls[i], sizes, opt.requests, mix);
+            double wall = team_run(&cpu, &bench_impls[i], in, opt.requests, mix);
             double requests = (double)team.requests * threads;
             size_t k = i * opt.rounds + r;
-            s->ns[k] = wall * 1e9 * threads / (requests * BENCH_ALLOCS);
-            s->cpu[k] = cpu * 1e9 / (requests * BENCH_ALLOCS);
+            s->ns[k] = wall * 1e9 * threads / (requests * in->allocs);
+            s->cpu[k] = cpu * 1e9 / (requests * in->allocs);
             s->rps[k] = requests / wall;
         }
     }
 }
 
-static void measure(size_t m, unsigned threads, const uint32_t *sizes)
+static void measure(size_t m, unsigned threads, const input_t *in)
 {
     const bench_mix_t *mix = &bench_mixes[m];
     size_t n = bench_nimpls * opt.rounds;
@@ -396,7 +432,7 @@ static void measure(size_t m, unsigned threads, const uint32_t *sizes)
     if (s.ns == NULL || s.cpu == NULL || s.rps == NULL)
         bench_oom("results");
     team_start(threads);
-    run_rounds(mix, threads, sizes, &s);
+    run_rounds(mix, threads, in, &s);
     team_stop();
     for (size_t i = 0; i < bench_nimpls; i++) {
         if (!runs_in(i, mix))
@@ -419,7 +455,7 @@ static void measure(size_t m, unsigned threads, const uint32_t *sizes)
 
 static const char *npool_ref(const bench_mix_t *mix)
 {
-    return mix->shared ? "np-shared" : "np-thread";
+    return mix->kind == BENCH_SHARED ? "np-shared" : "np-thread";
 }
 
 /* A ratio for the table: "-" where there is nothing to compare with. */
@@ -429,13 +465,40 @@ static const char *table_ratio(char *buf, size_t len, double r)
     return buf;
 }
 
+/* pmr-request's table: per request, ratios against new-delete, np-thread and bump. */
+static void print_pmr_block(size_t m, unsigned t)
+{
+    const figure_t *nd = named(m, t, "new-delete"), *np = named(m, t, "np-thread");
+    const figure_t *bump = named(m, t, "bump");
+    double a = mix_allocs[m];
+    char rd[16], rn[16], rb[16];
+
+    printf("\n%s, %u thread%s (per request)\n%-*s %9s %8s %8s %8s %9s %8s %7s %10s\n", bench_mixes[m].name, t,
+           t > 1 ? "s" : "", name_width(), "impl", "ns/req", "min", "max", "Mreq/s", "x new-del", "x npool",
+           "x bump", "cpu ns/req");
+    for (size_t i = 0; i < bench_nimpls; i++) {
+        const figure_t *f = figure(m, t, i);
+        if (!runs_in(i, &bench_mixes[m]) || !f->valid)
+            continue;
+        printf("%-*s %9.1f %8.1f %8.1f %8.3f %9s %8s %7s %10.1f\n", name_width(), bench_impls[i].name,
+               f->ns_med * a, f->ns_min * a, f->ns_max * a, f->reqps / 1e6,
+               table_ratio(rd, sizeof(rd), ratio(f, nd)), table_ratio(rn, sizeof(rn), ratio(f, np)),
+               table_ratio(rb, sizeof(rb), ratio(f, bump)), f->cpu_med * a);
+    }
+}
+
 static void print_block(size_t m, unsigned t)
 {
     const bench_mix_t *mix = &bench_mixes[m];
     const figure_t *bump = named(m, t, "bump"), *np = named(m, t, npool_ref(mix));
-    const figure_t *npc = mix->shared ? NULL : named(m, t, "np-create");
+    const figure_t *npc = mix->kind == BENCH_SHARED ? NULL : named(m, t, "np-create");
+    const figure_t *nd = named(m, t, "new-delete");
     char rb[16], rn[16], rc[16];
 
+    if (!opt.csv && mix->kind == BENCH_PMR) {
+        print_pmr_block(m, t);
+        return;
+    }
     if (!opt.csv)
         printf("\n%s, %u thread%s\n%-*s %9s %8s %8s %10s %7s %9s %9s %8s\n", mix->name, t, t > 1 ? "s" : "",
                name_width(), "impl", "ns/alloc", "min", "max", "Mreq/s", "x bump", "x npool", "x create",
@@ -445,9 +508,10 @@ static void print_block(size_t m, unsigned t)
         if (!runs_in(i, mix) || !f->valid)
             continue;
         if (opt.csv)
-            printf("%s,%u,%s,%u,%zu,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f\n", mix->name, t,
+            printf("%s,%u,%s,%u,%zu,%.3f,%.3f,%.3f,%.1f,%.3f,%.3f,%.3f,%.3f,%.1f,%.3f\n", mix->name, t,
                    bench_impls[i].name, opt.rounds, opt.requests, f->ns_med, f->ns_min, f->ns_max,
-                   f->reqps, ratio(f, bump), ratio(f, np), ratio(f, npc), f->cpu_med);
+                   f->reqps, ratio(f, bump), ratio(f, np), ratio(f, npc), f->cpu_med,
+                   f->ns_med * mix_allocs[m], ratio(f, nd));
         else
             printf("%-*s %9.2f %8.2f %8.2f %10.3f %7s %9s %9s %8.2f\n", name_width(), bench_impls[i].name,
                    f->ns_med, f->ns_min, f->ns_max, f->reqps / 1e6,
@@ -460,12 +524,17 @@ static void print_header(void)
 {
     if (opt.csv) {
         printf("workload,threads,impl,rounds,requests_per_thread,ns_per_alloc_median,ns_per_alloc_min,"
-               "ns_per_alloc_max,requests_per_s_median,x_bump,x_npool,x_np_create,cpu_ns_per_alloc_median\n");
+               "ns_per_alloc_max,requests_per_s_median,x_bump,x_npool,x_np_create,cpu_ns_per_alloc_median,"
+               "ns_per_request_median,x_new_delete\n");
         return;
     }
+    bool pmr = false;
+    for (size_t m = 0; m < bench_nmixes; m++)
+        pmr = pmr || (opt.mix_on[m] && bench_mixes[m].kind == BENCH_PMR);
     printf("npool-bench: npool %s, %ld cores, threads 1..%u, %u rounds, %zu requests x %d "
-           "allocations per thread per run\n", np_version(), sysconf(_SC_NPROCESSORS_ONLN),
-           opt.threads, opt.rounds, opt.requests, BENCH_ALLOCS);
+           "allocations per thread per run%s\n", np_version(), sysconf(_SC_NPROCESSORS_ONLN),
+           opt.threads, opt.rounds, opt.requests, BENCH_ALLOCS,
+           pmr ? "\n(the size workloads; pmr-request: see its note)" : "");
     printf("ns/alloc = wall time x threads / allocations (median of rounds); x bump, x npool,\n"
            "x create = ns/alloc divided by that of bump, np-thread (np-shared in the shared\n"
            "workload) and np-create: a peer's \"x npool\" is how many times npool is faster.\n"
@@ -477,7 +546,7 @@ static void print_header(void)
 /* printf for the reports; in CSV mode every line becomes a '#' comment. */
 __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
 {
-    char buf[2048];
+    char buf[4096];
     va_list ap;
 
     va_start(ap, fmt);
@@ -499,7 +568,7 @@ static double report_space(uint64_t seed)
          "block_bytes from np_pool_stats before destroy + large allocations rounded\n"
          "up to the thread cache's classes as the library does):\n");
     for (size_t m = 0; m < bench_nmixes; m++) {
-        if (bench_mixes[m].shared)
+        if (bench_mixes[m].kind != BENCH_PRIVATE)
             continue;
         uint32_t *sizes = bench_sizes(&bench_mixes[m], seed);
         bench_space_t s;
@@ -583,7 +652,7 @@ static void report_targets(double space, const bench_calls_t *calls)
     for (unsigned t = 2; t <= opt.threads; t++) {
         for (size_t i = 0; i < bench_nimpls; i++) {
             const char *name = bench_impls[i].name;
-            if (bench_impls[i].shared || strcmp(name, "bump") == 0)
+            if (bench_impls[i].kind != BENCH_PRIVATE || strcmp(name, "bump") == 0)
                 continue;
             snprintf(what, sizeof(what), "%u-thread growth of %s / growth of bump", t, name);
             double g = growth(req, t, name) / growth(req, t, "bump");
@@ -600,24 +669,74 @@ static void report_targets(double space, const bench_calls_t *calls)
     }
 }
 
+/* pmr-request's inputs (bench-cxx.cc), and the note that says what its table holds. */
+static void pmr_input(input_t *in)
+{
+#ifdef HAVE_CXX_PEERS
+    bench_pmr_info_t info;
+
+    bench_pmr_prepare(opt.seed, &info);
+    in->sizes = NULL;
+    in->request_bytes = info.max_bytes;
+    in->allocs = info.allocs;
+    note("\npmr-request: per request, one parsed HTTP request (std::pmr::string method and\n"
+         "path, std::pmr::map<std::pmr::string, std::pmr::string> headers, std::pmr::vector\n"
+         "of offset/length spans filled by push_back, std::pmr::string body) is built from\n"
+         "one memory_resource, checked, destroyed (its destructors run), then the resource\n"
+         "is released.  %d inputs (seed %llu): means of %.1f headers, %.1f spans, %.0f B\n"
+         "body, %.1f strings past the inline capacity; %.1f allocations, %.0f B asked of\n"
+         "the resource (counted through new_delete), at most %zu B with padding.\n"
+         "Check: every timed request a light checksum (lengths, first/middle/last byte\n"
+         "of every string, every span); each run first builds all %d inputs with a\n"
+         "checksum of every byte, per thread.  A mismatch stops npool-bench (exit 1).\n"
+         "ns/req = wall x threads / requests; cpu ns/req = CPU time of all threads /\n"
+         "requests.  Ratios: x new-del = ns/req / that of new-delete (plain new/delete,\n"
+         "std::pmr::new_delete_resource(): its \"x npool\" is how many times np::resource\n"
+         "over the thread pool is faster), x npool = / that of np-thread (np::resource\n"
+         "over np::thread_resource()), x bump = / that of bump, the limit here: a bump\n"
+         "memory_resource over a reused buffer, rewound per request.\n"
+         "CSV: ns_per_alloc is per allocation through the resource (the mean above);\n"
+         "ns_per_request and x_new_delete are the last two columns.\n",
+         BENCH_SEQ_REQUESTS, (unsigned long long)opt.seed, info.headers, info.spans, info.body,
+         info.sso_misses, info.allocs, info.bytes, info.max_bytes, BENCH_SEQ_REQUESTS);
+#else
+    (void)in;
+    abort();                            /* no pmr-request workload without the C++ peers */
+#endif
+}
+
+static void mix_input(const bench_mix_t *mix, input_t *in)
+{
+    if (mix->kind == BENCH_PMR) {
+        pmr_input(in);
+        return;
+    }
+    in->sizes = bench_sizes(mix, opt.seed);
+    in->request_bytes = bench_max_request_bytes(in->sizes);
+    in->allocs = BENCH_ALLOCS;
+}
+
 int main(int argc, char **argv)
 {
     bench_impls_init();
     parse_options(argc, argv);
     figures = calloc(bench_nmixes * opt.threads * bench_nimpls, sizeof(*figures));
-    if (figures == NULL)
+    mix_allocs = calloc(bench_nmixes, sizeof(*mix_allocs));
+    if (figures == NULL || mix_allocs == NULL)
         bench_oom("results");
     print_header();
     for (size_t m = 0; m < bench_nmixes; m++) {
         if (!opt.mix_on[m])
             continue;
-        uint32_t *sizes = bench_sizes(&bench_mixes[m], opt.seed);
+        input_t in;
+        mix_input(&bench_mixes[m], &in);
+        mix_allocs[m] = in.allocs;
         for (unsigned t = 1; t <= opt.threads; t++) {
-            measure(m, t, sizes);
+            measure(m, t, &in);
             print_block(m, t);
             fflush(stdout);
         }
-        free(sizes);
+        free(in.sizes);
     }
     if (opt.extra) {
         uint32_t *sizes = bench_sizes(&bench_mixes[0], opt.seed);

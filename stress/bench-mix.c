@@ -13,14 +13,20 @@
 #include <stdlib.h>
 
 const bench_mix_t bench_mixes[] = {
-    { "request", "DESIGN.md 6: 70% 8-64 B, 25% 64-512 B, 4.5% 512 B-4 KiB, 0.5% 4-64 KiB", false,
+    { "request", "DESIGN.md 6: 70% 8-64 B, 25% 64-512 B, 4.5% 512 B-4 KiB, 0.5% 4-64 KiB", BENCH_PRIVATE,
       { { 700, 8, 64 }, { 250, 65, 512 }, { 45, 513, 4096 }, { 5, 4097, 65536 } } },
-    { "tiny", "100% 16-64 B", false,
+    { "tiny", "100% 16-64 B", BENCH_PRIVATE,
       { { 1000, 16, 64 } } },
-    { "large-heavy", "60% 8-64 B, 25% 64-512 B, 5% 512 B-4 KiB, 10% 4-64 KiB", false,
+    { "large-heavy", "60% 8-64 B, 25% 64-512 B, 5% 512 B-4 KiB, 10% 4-64 KiB", BENCH_PRIVATE,
       { { 600, 8, 64 }, { 250, 65, 512 }, { 50, 513, 4096 }, { 100, 4097, 65536 } } },
-    { "shared", "request mix, all threads into one shared arena, released every epoch", true,
+    { "shared", "request mix, all threads into one shared arena, released every epoch", BENCH_SHARED,
       { { 700, 8, 64 }, { 250, 65, 512 }, { 45, 513, 4096 }, { 5, 4097, 65536 } } },
+#ifdef HAVE_CXX_PEERS
+    /* No size mix: bench-cxx.cc builds its inputs (bench_pmr_prepare). */
+    { "pmr-request", "C++: a parsed HTTP request in std::pmr containers from one memory_resource "
+      "(method, path, map of ~12 headers, vector of ~20 spans, body), destroyed at request end",
+      BENCH_PMR, { { 0, 0, 0 } } },
+#endif
 };
 const size_t bench_nmixes = sizeof(bench_mixes) / sizeof(bench_mixes[0]);
 

@@ -1,9 +1,24 @@
 #!/bin/sh
 # Smoke run of npool-bench for `make check`: one short round of every
 # workload and implementation; checks only that it runs and prints its
-# tables and summary, never a timing.
+# tables and summary, never a timing.  pmr-request (built with the C++
+# peers only) is in that run, and once more alone in CSV; it verifies its
+# structures itself (a checksum mismatch is exit status 1).
 out=$(./npool-bench --rounds 1 --requests 20 --threads 2 --epoch 4) || exit 1
 printf '%s\n' "$out"
 for row in '^np-thread ' '^np-create ' '^np-shared ' '^bump ' 'targets'; do
   printf '%s\n' "$out" | grep -q "$row" || { echo "bench-smoke: no '$row' in the output" >&2; exit 1; }
 done
+./npool-bench --list | grep -q '^  pmr-request ' || { echo "bench-smoke: no pmr-request (no C++ peers)"; exit 0; }
+# Every pmr-request implementation has a row in both thread counts' tables.
+impls='bump np-thread np-create pmr-mono pmr-pool pmr-pool-release new-delete'
+for t in '1 thread' '2 threads'; do
+  block=$(printf '%s\n' "$out" | awk -v h="pmr-request, $t (per request)" '$0 == h { p = 1; next } p && $0 == "" { exit } p')
+  for impl in $impls; do
+    printf '%s\n' "$block" | grep -q "^$impl " ||
+      { echo "bench-smoke: no $impl row in the pmr-request, $t table" >&2; exit 1; }
+  done
+done
+csv=$(./npool-bench --workload pmr-request --rounds 1 --requests 10 --threads 1 --csv --no-extra) || exit 1
+rows=$(printf '%s\n' "$csv" | awk -F, '!/^#/ && $1 == "pmr-request" && NF == 15 && $14 > 0 && $15 > 0' | wc -l)
+[ "$rows" -eq 7 ] || { printf '%s\n' "$csv"; echo "bench-smoke: pmr-request CSV: $rows of 7 rows well formed" >&2; exit 1; }

@@ -24,6 +24,19 @@ extern "C" {
 
 /* ---- bench-mix.c: workloads and their size mixes -------------------------- */
 
+/*
+ * The kind of a workload, and of the implementations that run in it: private
+ * size workloads (every thread its own arena), the shared size workload (one
+ * arena for all threads, released every epoch), and pmr-request (C++: a parsed
+ * HTTP request built in std::pmr containers, bench-cxx.cc; only where the C++
+ * peers are built).
+ */
+typedef enum bench_kind_e {
+    BENCH_PRIVATE,
+    BENCH_SHARED,
+    BENCH_PMR
+} bench_kind_t;
+
 typedef struct bench_band_s {
     unsigned permille;          /* share of allocations in this band */
     uint32_t lo, hi;            /* sizes, inclusive, uniformly drawn */
@@ -32,8 +45,8 @@ typedef struct bench_band_s {
 typedef struct bench_mix_s {
     const char *name;
     const char *what;
-    bool shared;                /* all threads allocate into one shared arena */
-    bench_band_t bands[4];
+    bench_kind_t kind;          /* BENCH_SHARED: all threads allocate into one shared arena */
+    bench_band_t bands[4];      /* size workloads only */
 } bench_mix_t;
 
 extern const bench_mix_t bench_mixes[];
@@ -71,11 +84,17 @@ typedef struct bench_run_s {
  * An implementation.  Private ones run "open, BENCH_ALLOCS allocations,
  * release everything" per request; shared ones allocate into one arena that
  * all threads share and release it at the end of each epoch (epoch_end).
+ * An implementation runs in the workloads of its kind only; names repeat
+ * across kinds (bump, np-thread, ...: the same idea in another workload).
+ *
+ * request(w, sizes, n): in a size workload, the request's n sizes; in
+ * pmr-request, sizes is NULL and n the index (0 .. BENCH_SEQ_REQUESTS - 1)
+ * of the parsed request to build (bench-cxx.cc's inputs).
  */
 typedef struct bench_impl_s {
     const char *name;
     const char *what;
-    bool shared;
+    bench_kind_t kind;
     bool (*available)(void);                    /* NULL: always */
     int  (*run_init)(const bench_run_t *run);   /* NULL: nothing; 0 or -1 */
     void (*run_fini)(void);
@@ -119,6 +138,23 @@ BENCH_INLINE void bench_touch(void *p, size_t size)
  * memory_pool), *n of them; bench_impls_init() adds them to the table.
  */
 const bench_impl_t *bench_cxx_impls(size_t *n);
+
+/* What bench_pmr_prepare measured of the pmr-request inputs (means per request). */
+typedef struct bench_pmr_info_s {
+    double allocs;              /* allocations through the memory_resource */
+    double bytes;               /* bytes asked of the memory_resource */
+    size_t max_bytes;           /* most bytes one request takes, alignment padding included */
+    double headers, spans, body; /* headers, spans, body bytes of the inputs */
+    double sso_misses;          /* strings longer than std::string's inline capacity */
+} bench_pmr_info_t;
+
+/*
+ * Build the BENCH_SEQ_REQUESTS parsed requests of pmr-request (deterministic
+ * in seed) and their expected checksums, and count what one request asks of
+ * its memory_resource (through a counting new_delete resource).  The driver
+ * calls it before any pmr-request run, in the main thread.
+ */
+void bench_pmr_prepare(uint64_t seed, bench_pmr_info_t *info);
 #endif
 
 /* ---- bench-npool.c: npool-only figures ------------------------------------ */
