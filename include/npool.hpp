@@ -82,27 +82,8 @@ inline void free_object(np_pool_t *p, void *m, std::size_t size, std::size_t ali
         (void)np_free(p, m);
 }
 
-/* The resource's and the allocator's rule (see the top of this file). */
-inline void *alloc_rule(np_pool_t *p, std::size_t bytes, std::size_t align)
-{
-    void *m;
-    if (is_small(p, bytes, align))
-        m = np_alloc(p, bytes);
-    else
-        m = np_memalign(p, bytes, align > NP_ALIGNMENT ? align : std::size_t{NP_ALIGNMENT});
-    if (m == nullptr)
-        throw std::bad_alloc();
-    return m;
-}
-
-inline void free_rule(np_pool_t *p, void *m, std::size_t bytes, std::size_t align) noexcept
-{
-    if (!is_small(p, bytes, align))
-        (void)np_free(p, m);
-}
-
-/* The same rules with the pool's small limit known (np_max_small never
- * changes for a pool): what np::resource uses, one library call fewer. */
+/* The resource's and the allocator's rule (see the top of this file), with
+ * the pool's small limit max (np_max_small never changes for a pool). */
 inline void *alloc_rule(np_pool_t *p, std::size_t max, std::size_t bytes, std::size_t align)
 {
     void *m;
@@ -120,6 +101,16 @@ inline void free_rule(np_pool_t *p, std::size_t max, void *m, std::size_t bytes,
 {
     if (align > NP_ALIGNMENT || bytes > max)
         (void)np_free(p, m);
+}
+
+inline void *alloc_rule(np_pool_t *p, std::size_t bytes, std::size_t align)
+{
+    return alloc_rule(p, np_max_small(p), bytes, align);
+}
+
+inline void free_rule(np_pool_t *p, void *m, std::size_t bytes, std::size_t align) noexcept
+{
+    free_rule(p, np_max_small(p), m, bytes, align);
 }
 
 /* This thread's pool (np_thread_pool), or std::bad_alloc. */
