@@ -292,7 +292,9 @@ NP_API void *np_alloc_array(np_pool_t *pool, size_t n, size_t size) NP_MALLOC_LI
 
 /*
  * A large allocation of size bytes aligned to alignment (a power of two; else
- * EINVAL, 0 included).  It can be released early with np_free.
+ * EINVAL, 0 included).  It can be released early with np_free.  An alignment
+ * no backend can honour (above PTRDIFF_MAX / 2) is EINVAL, and size +
+ * alignment above PTRDIFF_MAX is ENOMEM, both before any backend call.
  */
 NP_API void *np_memalign(np_pool_t *pool, size_t size, size_t alignment) NP_MALLOC_LIKE;
 
@@ -364,7 +366,8 @@ typedef struct {
 /*
  * Run the file cleanup (np_cleanup_file or np_delete_file) registered for fd
  * now, and disarm it so it never runs again.  Returns 0, -ENOENT if no armed
- * file cleanup has that fd, -EINVAL for a NULL pool.
+ * file cleanup has that fd, -EINVAL for a NULL pool.  Records whose data is
+ * NULL (added with size 0) are not file cleanups and are skipped.
  */
 NP_API int np_cleanup_run_file(np_pool_t *pool, int fd);
 
