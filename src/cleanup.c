@@ -15,10 +15,7 @@ static np_cleanup_t *cleanup_add(np_pool_t *pool, size_t size)
     np_acct_snap_t before = np__acct_snap(pool);
     np_cleanup_t *c = np__core_cleanup_add(pool, size);
 
-    if (pool->flags & NP_F_SHARED)
-        np__shared_after(pool);
-    else
-        np__acct_after(pool, before);
+    np__after(pool, before);
     return c;
 }
 
@@ -39,10 +36,7 @@ static np_cleanup_t *cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *
     np_acct_snap_t before = np__acct_snap(pool);
     np_cleanup_t *c = np__core_cleanup_push(pool, handler, data);
 
-    if (pool->flags & NP_F_SHARED)
-        np__shared_after(pool);
-    else
-        np__acct_after(pool, before);
+    np__after(pool, before);
     return c;
 }
 

@@ -9,6 +9,16 @@
 #include "core.h"
 #include "shared.h"
 
+/* After a call on the pool, under its guard: publish what it moved (a shared
+ * pool against what it last published, a private one against before). */
+static inline void np__after(np_pool_t *pool, np_acct_snap_t before)
+{
+    if (pool->flags & NP_F_SHARED)
+        np__shared_after(pool);
+    else
+        np__acct_after(pool, before);
+}
+
 void np__guard_enter(np_pool_t *pool);
 void np__guard_leave(np_pool_t *pool);
 

@@ -27,15 +27,6 @@
         }                                                               \
     } while (0)
 
-/* Publish what a call on the pool moved (blocks, large allocations, count). */
-static inline void after(np_pool_t *pool, np_acct_snap_t before)
-{
-    if (pool->flags & NP_F_SHARED)
-        np__shared_after(pool);
-    else
-        np__acct_after(pool, before);
-}
-
 /* ---- creation -------------------------------------------------------------- */
 
 /* nginx's default small limit: a page less one byte (sysconf once). */
@@ -268,7 +259,7 @@ void np_destroy_deferred(np_pool_t *pool)
         return;
     np_acct_snap_t before = np__acct_snap(pool);
     np_deferral_t *d = np__core_record(pool, sizeof(*d));
-    after(pool, before);
+    np__after(pool, before);
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {
         if (np__rcu_reading()) {            /* cannot wait here: the pool stays the caller's */
@@ -384,7 +375,7 @@ static void *memalign_guarded(np_pool_t *pool, size_t size, size_t alignment)
     np_acct_snap_t before = np__acct_snap(pool);
     void *p = np__core_memalign(pool, size, alignment);
 
-    after(pool, before);
+    np__after(pool, before);
     return p;
 }
 
@@ -423,7 +414,7 @@ static int free_guarded(np_pool_t *pool, void *ptr)
     np_acct_snap_t before = np__acct_snap(pool);
     int rc = np__core_free(pool, ptr);
 
-    after(pool, before);
+    np__after(pool, before);
     return rc;
 }
 
