@@ -253,13 +253,24 @@ static void deferred_destroy(void *obj)
         free(d);
 }
 
-void np_destroy_deferred(np_pool_t *pool)
+/* Under the guard: the deferral record, from the pool itself (a registered
+ * shared pool is still read by np_global_dump until it is unregistered). */
+static np_deferral_t *deferral_guarded(np_pool_t *pool)
 {
-    if (pool == NULL || destroy_refused(pool))
-        return;
     np_acct_snap_t before = np__acct_snap(pool);
     np_deferral_t *d = np__core_record(pool, sizeof(*d));
+
     np__after(pool, before);
+    return d;
+}
+
+void np_destroy_deferred(np_pool_t *pool)
+{
+    np_deferral_t *d;
+
+    if (pool == NULL || destroy_refused(pool))
+        return;
+    NP_GUARDED(pool, d, deferral_guarded(pool));
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {
         if (np__rcu_reading()) {            /* cannot wait here: the pool stays the caller's */

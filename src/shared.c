@@ -414,6 +414,9 @@ void np__shared_after(np_pool_t *pool)
 {
     np_shared_t *sp = np__shared(pool);
 
+    /* under the mutex, or with no reader left: unregistered, being destroyed */
+    np_assert(atomic_load_explicit(&sp->holder, memory_order_relaxed) == &thread_token ||
+              !(pool->flags & NP_F_REGISTERED));
     if (!np__acct_moved(pool, sp->published))
         return;
     bool due = np__acct_publish(pool, sp->published);

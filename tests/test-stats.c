@@ -165,6 +165,60 @@ START_TEST(test_global_stats_pairs_agree_under_churn)
 }
 END_TEST
 
+/*
+ * np_destroy_deferred on a shared pool that np_global_dump reads meanwhile:
+ * the deferral record is taken from the pool under its mutex (TSan saw the
+ * unlocked bump race the dump; debug builds assert it).
+ */
+static atomic_int retirers_left;
+static atomic_int retire_failures;
+
+static void *retire_shared(void *arg)
+{
+    long rounds = (long)(intptr_t)arg;
+    for (long i = 0; i < rounds; i++) {
+        np_pool_t *p = np_create_shared(4096);
+        if (p == NULL || np_alloc(p, 100) == NULL) {
+            atomic_fetch_add(&retire_failures, 1);
+            np_destroy(p);
+            continue;
+        }
+        np_destroy_deferred(p);
+    }
+    atomic_fetch_sub(&retirers_left, 1);
+    return NULL;
+}
+
+START_TEST(test_dump_while_shared_pools_are_retired)
+{
+    long rounds = test_under_valgrind() ? 200 : 20000;
+    FILE *devnull = fopen("/dev/null", "w");
+    pthread_t t;
+    unsigned long dumps = 0, failed = 0;
+    np_stats_t base, s;
+
+    ck_assert_ptr_nonnull(devnull);
+    np_rcu_barrier();
+    ck_assert_int_eq(np_global_stats(&base), 0);
+    atomic_store(&retirers_left, 1);
+    atomic_store(&retire_failures, 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, retire_shared, (void *)(intptr_t)rounds), 0);
+    while (atomic_load(&retirers_left) > 0 || dumps == 0) {
+        if (np_global_dump(devnull) != 0)
+            failed++;
+        dumps++;
+    }
+    pthread_join(t, NULL);
+    fclose(devnull);
+    np_rcu_barrier();                       /* every deferred destroy has run */
+    ck_assert_int_eq(np_global_stats(&s), 0);
+    ck_assert_int_eq(atomic_load(&retire_failures), 0);
+    ck_assert_uint_eq(failed, 0);
+    ck_assert_uint_eq(s.shared_pools, base.shared_pools);
+    ck_assert_uint_eq(s.pools, base.pools);
+}
+END_TEST
+
 Suite *suite_stats(void)
 {
     Suite *s = suite_create("stats");
@@ -173,6 +227,7 @@ Suite *suite_stats(void)
     tcase_add_test(tc, test_global_stats_follow_a_pool);
     tcase_add_test(tc, test_dump_names_the_pool_and_its_blocks);
     tcase_add_test(tc, test_global_stats_pairs_agree_under_churn);
+    tcase_add_test(tc, test_dump_while_shared_pools_are_retired);
     suite_add_tcase(s, tc);
     return s;
 }
