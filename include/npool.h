@@ -78,6 +78,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -257,13 +258,15 @@ static inline void *np__bump(np_pool_t *pool, size_t size, size_t align,
 
     if (pool != NULL && size - 1 < h->inline_max) {
         unsigned char **cur = h->cursor;
-        unsigned char *m = cur[0];
-        size_t step = (size + (align - 1)) & ~(align - 1);
+        uintptr_t m = (uintptr_t)cur[0];
+        uintptr_t next = m + ((size + (align - 1)) & ~(align - 1));
 
-        if (((size_t)m & (align - 1)) == 0 && (size_t)(cur[1] - m) >= step) {
-            cur[0] = m + step;
+        /* next cannot wrap: the library keeps a block's end at least
+           inline_max + NP_ALIGNMENT below the top of the address space */
+        if ((m & (align - 1)) == 0 && next <= (uintptr_t)cur[1]) {
+            cur[0] = (unsigned char *)next;
             h->allocs++;
-            return m;
+            return (void *)m;
         }
     }
     return slow(pool, size);

@@ -51,6 +51,8 @@ void np__core_check(const np_pool_t *pool)
         if (b == cur)
             before = false;
         np_assert(np__block_start(b) <= b->last && b->last <= b->end);
+        /* npool.h's inline path adds up to max + NP_ALIGNMENT to last */
+        np_assert((uintptr_t)b->end <= UINTPTR_MAX - pool->max - NP_ALIGNMENT);
         if (before) {
             np_assert(b->failed > 0 && exhausted(pool, b));
             frozen += (size_t)(b->last - np__block_start(b));
