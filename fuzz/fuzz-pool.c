@@ -20,7 +20,15 @@
  * Operations (low 4 bits): 0 create, 1-3 alloc family, 4 memalign, 5-6 np_free,
  * 7 cleanup, 8 reset, 9 destroy, 10 copies, 11 stats, 12 fail a coming backend
  * call, 13 cleanup that allocates and adds a cleanup when run, 14 file
- * cleanups, 15 verify.
+ * cleanups, 15 by its argument: verify, or a 1.1 call (np_cleanup_head's walk
+ * with np_cleanup_run or np_cleanup_remove of the model's k-th newest record,
+ * np_reserve, np_create_child, np_destroy of a child, np_strcat).
+ *
+ * Also checked: np_reserve succeeds on a fresh pool, is refused (EINVAL)
+ * once the pool is used, and its areas keep their contents through every
+ * reset; a child pool is destroyed exactly once, by its parent's reset or
+ * destroy in cleanup order, or earlier by np_destroy; np_cleanup_run runs
+ * a record once, np_cleanup_remove never.
  *
  * Built with -DNP_LIBFUZZER by `make fuzz` (clang, -fsanitize=fuzzer,address,
  * with the library sources compiled in).  Without it, main() replays files
@@ -187,7 +195,12 @@ struct slot {
     unsigned long long allocs;
     size_t max_small_seen, min_large_seen;
     unsigned cleanup_ids[MAXC];         /* in order of adding; 0: anonymous (no data) */
+    np_pool_t *cleanup_child[MAXC];     /* non-NULL: the record of this child pool, whose
+                                           one cleanup logs the id when it is destroyed */
     unsigned nc;
+    struct { unsigned char *p; size_t size; uint64_t key; } res[4];    /* np_reserve'd */
+    unsigned nres;
+    bool used, tried;                   /* surely used; a call that may have used it */
     int file_fds[MAXC];                 /* armed file cleanups (negative fds: never closed) */
     unsigned nfiles;
 };
@@ -230,10 +243,13 @@ static void verify(const struct alloc *a, const char *where)
     }
 }
 
+static void verify_reserves(const struct slot *s, const char *where);
+
 static void verify_slot(const struct slot *s, const char *where)
 {
     for (unsigned i = 0; i < s->na; i++)
         verify(&s->a[i], where);
+    verify_reserves(s, where);
 }
 
 static void check_no_overlap(const unsigned char *p, size_t size)
@@ -247,6 +263,21 @@ static void check_no_overlap(const unsigned char *p, size_t size)
                      "new allocation [%p, +%zu) overlaps live [%p, +%zu) of slot %u",
                      (const void *)p, size, (void *)a->p, a->size, k);
         }
+        for (unsigned i = 0; i < slots[k].nres; i++) {
+            const unsigned char *r = slots[k].res[i].p;
+            FZ_CHECK(p + size <= r || r + slots[k].res[i].size <= p,
+                     "new allocation [%p, +%zu) overlaps the reserved [%p, +%zu) of slot %u",
+                     (const void *)p, size, (const void *)r, slots[k].res[i].size, k);
+        }
+    }
+}
+
+/* np_reserve'd areas keep their contents through every reset. */
+static void verify_reserves(const struct slot *s, const char *where)
+{
+    for (unsigned i = 0; i < s->nres; i++) {
+        struct alloc a = { s->res[i].p, s->res[i].size, s->res[i].key, false, false };
+        verify(&a, where);
     }
 }
 
@@ -319,6 +350,7 @@ static void record(struct slot *s, unsigned char *p, size_t size, size_t align,
                  "size %zu was small but size %zu large", s->max_small_seen, s->min_large_seen);
     }
     s->allocs++;
+    s->used = true;
     if (large) {
         s->large_count++;
         s->large_bytes += size;
@@ -502,6 +534,13 @@ static void log_run(unsigned id)
 
 static void handler(void *data);
 
+static void add_cleanup_id(struct slot *s, unsigned id, np_pool_t *child)
+{
+    s->cleanup_child[s->nc] = child;
+    s->cleanup_ids[s->nc++] = id;
+    s->used = true;
+}
+
 /* A cleanup that uses its pool while the pool is reset or destroyed. */
 static void reenter(struct slot *s)
 {
@@ -560,7 +599,7 @@ static void op_cleanup(struct slot *s, struct input *in, bool reentrant)
     FZ_CHECK(c->handler == NULL, "new cleanup has a handler");
     if (anon) {
         c->handler = anon_handler;
-        s->cleanup_ids[s->nc++] = 0;
+        add_cleanup_id(s, 0, NULL);
         return;
     }
     record(s, c->data, size, NP_ALIGNMENT, st.large_count, must_be_large(s, size));
@@ -569,7 +608,7 @@ static void op_cleanup(struct slot *s, struct input *in, bool reentrant)
     *d = (struct cdata){ ++next_id, ++next_key, extra, reentrant ? s : NULL };
     fill((unsigned char *)(d + 1), extra, d->key);
     c->handler = handler;
-    s->cleanup_ids[s->nc++] = d->id;
+    add_cleanup_id(s, d->id, NULL);
 }
 
 /*
@@ -610,7 +649,7 @@ static void forget_all(struct slot *s)
  * handlers added belong to the next cycle (they stay armed), except that one
  * the rewound pool had no memory for runs at once (an injected failure).
  */
-static void check_reset_cleanups(struct slot *s, unsigned long fails)
+static unsigned check_reset_cleanups(struct slot *s, unsigned long fails)
 {
     FZ_CHECK(nran >= s->nc, "np_reset ran %u cleanups of %u", nran, s->nc);
     for (unsigned i = 0; i < s->nc; i++)
@@ -623,8 +662,10 @@ static void check_reset_cleanups(struct slot *s, unsigned long fails)
         bool ran = false;
         for (unsigned i = s->nc; i < nran; i++)
             ran = ran || ran_ids[i] == children[c];
-        if (!ran)
+        if (!ran) {
+            s->cleanup_child[carried] = NULL;
             s->cleanup_ids[carried++] = children[c];
+        }
         else
             reenter_allocs--;           /* never moved into the pool: no data allocation */
     }
@@ -633,6 +674,7 @@ static void check_reset_cleanups(struct slot *s, unsigned long fails)
     reenter_allocs = 0;
     s->nc = carried;
     s->nfiles = 0;
+    return carried;
 }
 
 static void op_reset(struct slot *s)
@@ -642,9 +684,16 @@ static void op_reset(struct slot *s)
     verify_slot(s, "before np_reset");
     begin_release();
     np_reset(s->pool);
-    check_reset_cleanups(s, fails);
+    unsigned carried = check_reset_cleanups(s, fails);
     forget_all(s);
+    /* the carried cleanups' data moved into the rewound pool: large where
+       the pool's small limit is below it */
+    if (must_be_large(s, sizeof(struct cdata))) {
+        s->large_count += carried;
+        s->large_bytes += carried * sizeof(struct cdata);
+    }
     check_stats(s);
+    verify_reserves(s, "after np_reset");
 }
 
 static void op_destroy(struct slot *s)
@@ -726,6 +775,216 @@ static void op_file(struct slot *s, struct input *in)
     s->file_fds[i] = s->file_fds[--s->nfiles];
 }
 
+/* ---- the 1.1 calls: the visible cleanup list, np_reserve, child pools, np_strcat ---- */
+
+/* Cleanups that cleanups added outside a reset or destroy are ordinary ones. */
+static void adopt_children(struct slot *s)
+{
+    for (unsigned c = 0; c < nchildren && s->nc < MAXC; c++)
+        add_cleanup_id(s, children[c], NULL);
+    FZ_CHECK(nchildren <= 1, "one cleanup added %u", nchildren);
+    if (nchildren && must_be_large(s, sizeof(struct cdata))) {
+        s->large_count += nchildren;
+        s->large_bytes += nchildren * sizeof(struct cdata);
+    }
+    s->allocs += reenter_allocs;
+    nran = nchildren = 0;
+    reenter_allocs = 0;
+}
+
+static void drop_cleanup_id(struct slot *s, unsigned i)
+{
+    for (; i + 1 < s->nc; i++) {
+        s->cleanup_ids[i] = s->cleanup_ids[i + 1];
+        s->cleanup_child[i] = s->cleanup_child[i + 1];
+    }
+    s->nc--;
+}
+
+/* Whether the model knows a record: its handlers, and the records of child pools. */
+static bool modelled(const np_cleanup_t *c)
+{
+    return c->handler != NULL && c->handler != np_cleanup_file && c->handler != np_delete_file;
+}
+
+/* The child's one cleanup logged its id when it was destroyed. */
+static void expect_logged(unsigned id, const char *what)
+{
+    FZ_CHECK(nran == 1 && ran_ids[0] == id, "%s: %u cleanups ran (first %u), want %u", what,
+             nran, nran ? ran_ids[0] : 0, id);
+}
+
+/* np_cleanup_head's walk finds the model's k-th newest record; run or remove it. */
+static void op_cleanup_list(struct slot *s, struct input *in)
+{
+    unsigned k = get8(in), how = get8(in);
+    unsigned n = 0;
+
+    if (s->nc == 0) {
+        np_cleanup_t *h = np_cleanup_head(s->pool);
+        while (h && !modelled(h))
+            h = h->next;
+        FZ_CHECK(h == NULL, "np_cleanup_head: a record the model does not have");
+        return;
+    }
+    k %= s->nc;
+    unsigned mi = s->nc - 1 - k;
+    np_cleanup_t *c = np_cleanup_head(s->pool);
+    for (; c; c = c->next) {
+        if (modelled(c) && n++ == k)
+            break;
+    }
+    FZ_CHECK(c != NULL, "np_cleanup_head: %u records, the model has %u", n, s->nc);
+    unsigned id = s->cleanup_ids[mi];
+    np_pool_t *child = s->cleanup_child[mi];
+    if (child)
+        FZ_CHECK(c->data == child, "record %u: not its child pool's", k);
+    else if (id == 0)
+        FZ_CHECK(c->handler == anon_handler && c->data == NULL, "record %u: not anonymous", k);
+    else
+        FZ_CHECK(c->handler == handler && ((struct cdata *)c->data)->id == id,
+                 "record %u: cleanup %u, not %u", k,
+                 c->handler == handler ? ((struct cdata *)c->data)->id : 0, id);
+    begin_release();
+    if (how % 2 == 0) {
+        FZ_CHECK(np_cleanup_run(s->pool, c) == 0, "np_cleanup_run of a listed record");
+        expect_logged(id, "np_cleanup_run");
+        FZ_CHECK(np_cleanup_run(s->pool, c) == -ENOENT, "np_cleanup_run ran a record twice");
+        nran = 0;
+        drop_cleanup_id(s, mi);
+        adopt_children(s);              /* a reentrant handler added one */
+        return;
+    }
+    FZ_CHECK(np_cleanup_remove(s->pool, c) == 0, "np_cleanup_remove of a listed record");
+    FZ_CHECK(nran == 0, "np_cleanup_remove ran a handler");
+    FZ_CHECK(np_cleanup_remove(s->pool, c) == -ENOENT, "np_cleanup_remove twice");
+    drop_cleanup_id(s, mi);
+    if (child) {                        /* the caller's now */
+        np_destroy(child);
+        expect_logged(id, "np_destroy of a removed child");
+        nran = 0;
+    }
+}
+
+static void op_reserve(struct slot *s, struct input *in)
+{
+    size_t size = 1 + get8(in) % 200, total = size;
+
+    for (unsigned i = 0; i < s->nres; i++)
+        total += s->res[i].size + 2 * NP_ALIGNMENT;
+    errno = 0;
+    unsigned char *p = np_reserve(s->pool, size);
+    if (s->used) {
+        FZ_CHECK(p == NULL && errno == EINVAL, "np_reserve on a used pool: %p errno %d",
+                 (void *)p, errno);
+        return;
+    }
+    if (p == NULL) {
+        FZ_CHECK(errno == EINVAL || errno == ENOMEM, "np_reserve: errno %d", errno);
+        FZ_CHECK(s->tried || (errno == ENOMEM && total + 600 > s->block_size),
+                 "np_reserve of %zu bytes refused (errno %d) on a fresh pool", size, errno);
+        return;
+    }
+    FZ_CHECK(s->nres < 4 || s->tried, "np_reserve: more than the model holds");
+    if (s->nres == 4)
+        return;
+    FZ_CHECK((uintptr_t)p % NP_ALIGNMENT == 0, "np_reserve: %p unaligned", (void *)p);
+    for (size_t i = 0; i < size; i++)
+        FZ_CHECK(p[i] == 0, "np_reserve: byte %zu not zero", i);
+    check_no_overlap(p, size);
+    s->res[s->nres].p = p;
+    s->res[s->nres].size = size;
+    s->res[s->nres].key = ++next_key;
+    fill(p, size, s->res[s->nres].key);
+    s->nres++;
+}
+
+/* A child pool with one cleanup (its id logged when the child is destroyed). */
+static void op_child(struct slot *s, struct input *in)
+{
+    size_t bs = block_sizes[get8(in) % 5];
+    unsigned long fails = be.failures;
+
+    if (s->nc == MAXC)
+        return;
+    errno = 0;
+    np_pool_t *child = np_create_child(s->pool, bs);
+    if (child == NULL)
+        return expect_injected(s, fails, "np_create_child");
+    fails = be.failures;
+    np_cleanup_t *c = np_cleanup_add(child, sizeof(struct cdata));
+    if (c == NULL) {
+        expect_injected(s, fails, "np_cleanup_add on a child");
+        np_destroy(child);
+        FZ_CHECK(nran == 0, "a child without cleanups ran one");
+        return;
+    }
+    struct cdata *d = c->data;
+    *d = (struct cdata){ ++next_id, ++next_key, 0, NULL };
+    c->handler = handler;
+    add_cleanup_id(s, d->id, child);
+    for (unsigned i = 0, n = get8(in) % 4; i < n; i++)     /* use it a little */
+        if (np_alloc(child, 1 + get8(in) * 8u) == NULL)
+            FZ_CHECK(errno == ENOMEM && be.failures > fails, "np_alloc on a child");
+}
+
+/* np_destroy of a child before its parent: destroyed once, and not again. */
+static void op_child_destroy(struct slot *s, struct input *in)
+{
+    unsigned from = get8(in);
+
+    for (unsigned j = 0; j < s->nc; j++) {
+        unsigned i = (from + j) % s->nc;
+        np_pool_t *child = s->cleanup_child[i];
+        if (child == NULL)
+            continue;
+        unsigned id = s->cleanup_ids[i];
+        begin_release();
+        np_destroy(child);
+        expect_logged(id, "np_destroy of a child");
+        nran = 0;
+        drop_cleanup_id(s, i);
+        return;
+    }
+}
+
+static void op_strcat(struct slot *s, struct input *in)
+{
+    char part[3][48], want[3 * 48];
+    unsigned long fails = be.failures;
+    np_stats_t st;
+
+    want[0] = '\0';
+    for (int k = 0; k < 3; k++) {
+        size_t len = get8(in) % 48;
+        for (size_t i = 0; i < len; i++)
+            part[k][i] = (char)('A' + get8(in) % 26);
+        part[k][len] = '\0';
+        strcat(want, part[k]);
+    }
+    pool_stats(s, &st);
+    errno = 0;
+    char *p = np_strcat(s->pool, part[0], part[1], part[2], (char *)NULL);
+    if (p == NULL)
+        return expect_injected(s, fails, "np_strcat");
+    FZ_CHECK(strcmp(p, want) == 0, "np_strcat: \"%s\", want \"%s\"", p, want);
+    size_t size = strlen(want) + 1;
+    record(s, (unsigned char *)p, size, 1, st.large_count, must_be_large(s, size));
+}
+
+/* Operation 15: verify, or (argument byte) one of the 1.1 calls. */
+static void op_more(struct slot *s, struct input *in)
+{
+    switch (get8(in) % 8) {
+    case 3: s->tried = true; return op_cleanup_list(s, in);
+    case 4: return op_reserve(s, in);
+    case 5: s->tried = true; return op_child(s, in);
+    case 6: return op_child_destroy(s, in);
+    case 7: s->tried = true; return op_strcat(s, in);
+    default: return verify_slot(s, "verify");
+    }
+}
+
 static void op_fail_next(struct input *in)
 {
     be.countdown = 1 + get8(in) % 8;
@@ -741,6 +1000,8 @@ static void run_op(struct input *in)
         return op_create(s, in);
     if (s->na >= MAXA - 1)
         return op_reset(s);
+    if (op != 8 && op != 9 && op != 11 && op != 12 && op != 15)
+        s->tried = true;                /* np_reserve may be refused from now on */
     switch (op) {
     case 1: case 2: case 3: return op_alloc(s, in);
     case 4: return op_memalign(s, in);
@@ -753,7 +1014,7 @@ static void run_op(struct input *in)
     case 12: return op_fail_next(in);
     case 13: return op_cleanup(s, in, true);
     case 14: return op_file(s, in);
-    default: return verify_slot(s, "verify");
+    default: return op_more(s, in);
     }
 }
 

@@ -94,9 +94,11 @@ extern "C" {
 #if defined(__GNUC__)
 #define NP_MALLOC_LIKE __attribute__((malloc))
 #define NP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define NP_SENTINEL __attribute__((sentinel))
 #else
 #define NP_MALLOC_LIKE
 #define NP_PRINTF(f, a)
+#define NP_SENTINEL
 #endif
 
 #define NP_VERSION_MAJOR 1
@@ -178,6 +180,40 @@ NP_API np_pool_t *np_create_shared(size_t size);
  * backend without alloc or free), ENOMEM if no memory.
  */
 NP_API np_pool_t *np_create_ex(const np_config_t *config);
+
+/*
+ * (1.1) Create a private pool (blocks of size bytes, as np_create) that
+ * parent destroys, its cleanups run, when parent is reset or destroyed;
+ * np_destroy (or np_destroy_deferred) of the child before that takes it off
+ * the parent, so it is never destroyed twice.  The child has the parent's
+ * backend when the parent was made with one.  The child's link to its
+ * parent takes 32 bytes of its first block.  Calls on the child are calls
+ * on a private pool; its np_destroy also counts as a use of the parent
+ * (shared parent: any thread; private parent: that pool's thread).  A
+ * child of a child works; the parent's reset or destroy destroys every
+ * generation below it, newest child first.  Returns NULL with EINVAL (NULL
+ * parent, size as np_create), EBUSY (from a cleanup of parent while parent
+ * is reset: the child would outlive the reset's own records) or ENOMEM
+ * (nothing created).  np_cleanup_remove of the parent's record for a child
+ * (handler and data as np_cleanup_head shows them) leaves the child to the
+ * caller, who destroys it.
+ */
+NP_API np_pool_t *np_create_child(np_pool_t *parent, size_t size);
+
+/*
+ * (1.1) size bytes at the start of the pool's first block that survive every
+ * np_reset until np_destroy: aligned to NP_ALIGNMENT, zeroed, with a redzone
+ * after them where redzones are on, under NPOOL_DEBUG_PALLOC too.  Only
+ * before the pool's first allocation, cleanup or large allocation; repeated
+ * calls before that add up (each returns its own area).  The reserved bytes
+ * leave the first block, not the block size of later blocks; they are not
+ * counted in np_stats_t.used.  Same threads as np_alloc; a shared pool's
+ * creator reserves before it shares the pool.  Returns NULL with EINVAL
+ * (NULL pool, size 0, a thread pool, a pool already used) or ENOMEM (more
+ * than the first block holds, leaving at least NP_ALIGNMENT bytes free).
+ * The memory belongs to the pool.
+ */
+NP_API void *np_reserve(np_pool_t *pool, size_t size);
 
 /*
  * Run the pool's cleanups (newest first), release its large allocations and
@@ -329,6 +365,14 @@ NP_API char *np_asprintf(np_pool_t *pool, const char *fmt, ...) NP_PRINTF(2, 3) 
 /* np_asprintf with a va_list (ap is consumed as by vsnprintf). */
 NP_API char *np_vasprintf(np_pool_t *pool, const char *fmt, va_list ap) NP_PRINTF(2, 0) NP_MALLOC_LIKE;
 
+/*
+ * (1.1) The strings of a NULL-terminated argument list, joined, in one
+ * np_nalloc (like apr_pstrcat): np_strcat(pool, a, b, c, (char *)NULL).  No
+ * string: "".  Returns NULL with EINVAL (NULL pool) or ENOMEM (no memory,
+ * total length overflows).
+ */
+NP_API char *np_strcat(np_pool_t *pool, ...) NP_MALLOC_LIKE NP_SENTINEL;
+
 /* ===========================================================================
  * Cleanups: handlers run at np_reset and np_destroy, newest first, each once.
  * ======================================================================== */
@@ -359,6 +403,40 @@ NP_API np_cleanup_t *np_cleanup_add(np_pool_t *pool, size_t size);
  * handler) or ENOMEM (nothing added).
  */
 NP_API np_cleanup_t *np_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
+
+/*
+ * (1.1) The pool's cleanup list, newest record first, linked by next, to walk
+ * (records with handler NULL are disarmed).  Returns the newest record, or
+ * NULL (empty list; NULL pool: EINVAL).  The list changes with every
+ * cleanup added, run or removed: on a shared pool the walk needs every other
+ * user out, as np_reset does.  Records added by a cleanup while np_reset
+ * runs the others move when the reset ends: look them up again after it.
+ *
+ *     for (np_cleanup_t *c = np_cleanup_head(pool), *next; c; c = next) {
+ *         next = c->next;
+ *         if (c->handler == np_cleanup_file &&
+ *             ((np_cleanup_file_t *)c->data)->fd == fd) {
+ *             c->handler = my_logging_close;   // the server's own handler
+ *             np_cleanup_run(pool, c);         // unlinked, then run once
+ *             break;
+ *         }
+ *     }
+ */
+NP_API np_cleanup_t *np_cleanup_head(np_pool_t *pool);
+
+/*
+ * (1.1) Unlink c from the pool's list, then run its handler (if set) once,
+ * holding no lock: the handler may call any npool function.  Returns 0,
+ * -ENOENT if c is not on this pool's list (another pool's, already run or
+ * removed, or on the list a running np_reset or np_destroy is working
+ * through: nothing done), -EINVAL (NULL pool or c).  Same threads as
+ * np_cleanup_add.
+ */
+NP_API int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c);
+
+/* (1.1) Unlink c from the pool's list without running it.  Returns as
+ * np_cleanup_run.  The record's memory stays the pool's. */
+NP_API int np_cleanup_remove(np_pool_t *pool, np_cleanup_t *c);
 
 /* Data of the file cleanups: np_cleanup_add(pool, sizeof(np_cleanup_file_t)). */
 typedef struct {

@@ -93,6 +93,10 @@ extern bool np__on_valgrind;
          np__vg_noaccess((unsigned char *)(block) + sizeof(void *), (len) - sizeof(void *)); } while (0)
 #define np__mem_reuse(block, len) \
     do { np__asan_unpoison((block), (len)); np__vg_undefined((block), (len)); } while (0)
+/* np_reserve's area: accessible for the pool's life, no mempool chunk (a
+ * reset's trim would take it away) */
+#define np__mem_reserve(p, len) \
+    do { np__asan_unpoison((p), (len)); np__vg_defined((p), (len)); } while (0)
 #define np__mem_pool_new(pool)  np__vg_pool_new(pool)
 #define np__mem_pool_gone(pool) np__vg_pool_gone(pool)
 #define np__mem_pool_trim(pool) np__vg_trim(pool)

@@ -1,6 +1,8 @@
 /*
- * Cleanups' public calls: np_cleanup_add, np_cleanup_run_file and the file
- * handlers.  The list itself and its running belong to the core.
+ * Cleanups' public calls: adding records, the visible list (head, run,
+ * remove), np_cleanup_run_file and the file handlers, and the records
+ * that tie a child pool to its parent.  The list itself and its running
+ * belong to the core.  Handlers run here outside every guard.
  */
 #include "core.h"
 
@@ -8,6 +10,8 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "child.h"
+#include "debug.h"
 #include "guard.h"
 
 static np_cleanup_t *cleanup_add(np_pool_t *pool, size_t size)
@@ -50,6 +54,124 @@ np_cleanup_t *np_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data
     }
     NP_GUARDED(pool, c, cleanup_push(pool, handler, data));
     return c;
+}
+
+np_cleanup_t *np_cleanup_head(np_pool_t *pool)
+{
+    np_cleanup_t *c;
+
+    if (pool == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    NP_GUARDED(pool, c, pool->cleanup);
+    return c;
+}
+
+/* Under the guard: c off the list; *detached as np__core_cleanup_unlink says. */
+static bool unlink_guarded(np_pool_t *pool, np_cleanup_t *c, bool *detached)
+{
+    bool found;
+
+    *detached = false;
+    NP_GUARDED(pool, found, np__core_cleanup_unlink(pool, c, detached));
+    return found;
+}
+
+/* A detached record (added during a reset's cleanups) is freed once done with. */
+static void forget(np_pool_t *pool, np_cleanup_t *c, bool detached)
+{
+    if (detached)
+        NP_GUARDED_VOID(pool, np__core_cleanup_forget(pool, c));
+}
+
+int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c)
+{
+    bool detached;
+
+    if (pool == NULL || c == NULL)
+        return -EINVAL;
+    if (!unlink_guarded(pool, c, &detached))
+        return -ENOENT;
+    np_cleanup_pt handler = c->handler;
+    c->handler = NULL;
+    if (handler)
+        handler(c->data);               /* holding nothing: it may call anything */
+    forget(pool, c, detached);
+    return 0;
+}
+
+int np_cleanup_remove(np_pool_t *pool, np_cleanup_t *c)
+{
+    bool detached;
+
+    if (pool == NULL || c == NULL)
+        return -EINVAL;
+    if (!unlink_guarded(pool, c, &detached))
+        return -ENOENT;
+    if (c->handler == np__child_gone)   /* the child is now the caller's to destroy */
+        np__child_link(c->data)->parent = NULL;
+    forget(pool, c, detached);
+    return 0;
+}
+
+/* ---- child pools ------------------------------------------------------------ */
+
+void np__child_gone(void *data)
+{
+    np_pool_t *child = data;
+    np_child_link_t *l = np__child_link(child);
+
+    np_assert(child->flags & NP_F_CHILD);
+    l->parent = NULL;                   /* its record is off the parent's list */
+    l->destroy(child);
+}
+
+static np_cleanup_t *attach_guarded(np_pool_t *parent, np_pool_t *child)
+{
+    if (parent->flags & NP_F_RESETTING) {   /* its record would move at the reset's end */
+        errno = EBUSY;
+        return NULL;
+    }
+    return cleanup_push(parent, np__child_gone, child);
+}
+
+int np__child_attach(np_pool_t *parent, np_pool_t *child)
+{
+    np_child_link_t *l = np__child_link(child);
+    np_cleanup_t *c;
+
+    NP_GUARDED(parent, c, attach_guarded(parent, child));
+    if (c == NULL)
+        return -errno;
+    l->parent = parent;
+    l->rec = c;
+    return 0;
+}
+
+static void detach_guarded(np_pool_t *parent, np_cleanup_t *rec)
+{
+    bool detached;
+
+    if (np__core_cleanup_unlink(parent, rec, &detached)) {
+        np_assert(!detached);           /* np__child_attach refuses a resetting parent */
+        return;
+    }
+    /* not listed: on the list the parent's reset or destroy is running,
+     * which has not reached it (np__child_gone would have cleared parent) */
+    np_assert(parent->flags & NP_F_CLEANING);
+    rec->handler = NULL;
+}
+
+void np__child_detach(np_pool_t *child)
+{
+    np_child_link_t *l = np__child_link(child);
+    np_pool_t *parent = l->parent;
+
+    if (parent == NULL)
+        return;
+    l->parent = NULL;
+    NP_GUARDED_VOID(parent, detach_guarded(parent, l->rec));
 }
 
 /* Run and disarm the armed file cleanup of fd; records without data are not file cleanups. */

@@ -262,6 +262,36 @@ void *np__core_record(np_pool_t *pool, size_t size)
     return p;
 }
 
+/*
+ * np_reserve: size bytes at the start of the first block, before every
+ * allocation, which the rewind of a reset never reaches (the block's start
+ * moves past them, and past a redzone after them).  Only while the pool is
+ * untouched: no allocation, record, large allocation or second block.
+ */
+void *np__core_reserve(np_pool_t *pool, size_t size)
+{
+    np_block_t *d = &pool->d;
+    unsigned char *start = np__block_start(d);
+
+    if (pool->head.allocs != 0 || d->last != start || pool->large != NULL ||
+        pool->cleanup != NULL || pool->nblocks != 1 || np__current(pool) != d) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t room = (size_t)(d->end - start);
+    if (size > room || np_align_up(size + NP_REDZONE_OF(pool), NP_ALIGNMENT) >= room) {
+        errno = ENOMEM;                 /* the first block would have no room left */
+        return NULL;
+    }
+    size_t skip = np_align_up(size + NP_REDZONE_OF(pool), NP_ALIGNMENT);
+    np__mem_reserve(start, size);
+    memset(start, 0, size);
+    d->start += (uint32_t)skip;
+    d->last = start + skip;
+    np__core_check(pool);
+    return start;
+}
+
 /* ---- large allocations ----------------------------------------------------- */
 
 /*
@@ -484,6 +514,31 @@ np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void
     c->next = pool->cleanup;
     pool->cleanup = c;
     return c;
+}
+
+/*
+ * Unlink c from the pool's list (np_cleanup_run, np_cleanup_remove); false
+ * if it is not there (another pool's, already run or removed, or on a list
+ * a reset or destroy is running).  *detached: c was added during a reset's
+ * cleanups and lives outside the pool: np__core_cleanup_forget frees it
+ * once its handler has run.
+ */
+bool np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached)
+{
+    for (np_cleanup_t **link = &pool->cleanup; *link; link = &(*link)->next) {
+        if (*link == c) {
+            *link = c->next;
+            c->next = NULL;
+            *detached = (pool->flags & NP_F_RESETTING) != 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+void np__core_cleanup_forget(np_pool_t *pool, np_cleanup_t *c)
+{
+    detached_free(pool, (np_detached_t *)(void *)c);
 }
 
 /* Run every armed handler of the list c once, newest first; holding nothing. */

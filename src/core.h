@@ -189,6 +189,9 @@ void *np__core_record(np_pool_t *pool, size_t size);   /* bookkeeping, not count
 int   np__core_free(np_pool_t *pool, void *ptr);         /* 0 or -ENOENT */
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size);
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
+bool  np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached);
+void  np__core_cleanup_forget(np_pool_t *pool, np_cleanup_t *c);  /* a detached record */
+void *np__core_reserve(np_pool_t *pool, size_t size);    /* EINVAL: used; ENOMEM */
 void  np__core_cleanup_run_all(np_pool_t *pool);
 void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rewind */
 /* np__core_reset in two steps: the cleanups (user code), then the memory;

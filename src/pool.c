@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "child.h"
 #include "guard.h"
 #include "options.h"
 #include "rcu.h"
@@ -180,6 +181,8 @@ void np_destroy(np_pool_t *pool)
 {
     if (pool == NULL || destroy_refused(pool))
         return;
+    if (pool->flags & NP_F_CHILD)
+        np__child_detach(pool);         /* its parent must not destroy it again */
     if (pool->flags & NP_F_REGISTERED) {
         if (np__rcu_reading()) {        /* the grace period would wait for us */
             errno = EDEADLK;
@@ -270,6 +273,8 @@ void np_destroy_deferred(np_pool_t *pool)
 
     if (pool == NULL || destroy_refused(pool))
         return;
+    if (pool->flags & NP_F_CHILD)
+        np__child_detach(pool);
     NP_GUARDED(pool, d, deferral_guarded(pool));
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {
@@ -289,6 +294,33 @@ void np_destroy_deferred(np_pool_t *pool)
     if (pool->flags & NP_F_REGISTERED)
         np__shared_unregister(pool);
     np__rcu_defer(&d->rcu, deferred_destroy, d);
+}
+
+/* ---- reserved memory ---------------------------------------------------------- */
+
+static void *reserve_guarded(np_pool_t *pool, size_t size)
+{
+    np_acct_snap_t before = np__acct_snap(pool);
+    void *p = np__core_reserve(pool, size);
+
+    np__after(pool, before);
+    return p;
+}
+
+void *np_reserve(np_pool_t *pool, size_t size)
+{
+    void *p;
+
+    if (pool == NULL || size == 0 || (pool->flags & NP_F_THREAD_POOL)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!np__size_ok(size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    NP_GUARDED(pool, p, reserve_guarded(pool, size));
+    return p;
 }
 
 /* ---- allocation ---------------------------------------------------------------- */

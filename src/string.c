@@ -81,3 +81,44 @@ char *np_asprintf(np_pool_t *pool, const char *fmt, ...)
     va_end(ap);
     return p;
 }
+
+/*
+ * The strings of a NULL-terminated list, joined in one allocation: two
+ * passes over the list (lengths, then copies), like apr_pstrcat.
+ */
+char *np_strcat(np_pool_t *pool, ...)
+{
+    va_list ap;
+    size_t total = 0;
+    const char *s;
+
+    if (pool == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    va_start(ap, pool);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        if (__builtin_add_overflow(total, strlen(s), &total)) {
+            va_end(ap);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    va_end(ap);
+    if (total >= PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *out = np_nalloc(pool, total + 1), *p = out;
+    if (out == NULL)
+        return NULL;
+    va_start(ap, pool);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        size_t n = strlen(s);
+        memcpy(p, s, n);
+        p += n;
+    }
+    va_end(ap);
+    *p = '\0';
+    return out;
+}

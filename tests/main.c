@@ -11,7 +11,7 @@ int main(void)
     Suite *(*const suites[])(void) = {
         suite_pool, suite_alloc, suite_inline, suite_cleanup, suite_errors, suite_oom,
         suite_regress, suite_stats, suite_thread, suite_shared, suite_rcu,
-        suite_fork, suite_adversary,
+        suite_fork, suite_adversary, suite_server,
     };
     SRunner *sr = srunner_create(NULL);
 

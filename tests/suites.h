@@ -15,5 +15,6 @@ Suite *suite_shared(void);
 Suite *suite_rcu(void);
 Suite *suite_fork(void);
 Suite *suite_adversary(void);
+Suite *suite_server(void);
 
 #endif

@@ -1,0 +1,52 @@
+/*
+ * np_create_child: a private pool whose parent destroys it (its cleanups
+ * run) at the parent's reset or destroy, unless np_destroy came first.
+ * The link lives in the child's reserved area (child.h); the parent's
+ * record and its handler are cleanup.c's.
+ */
+#include "core.h"
+
+#include <errno.h>
+
+#include "child.h"
+#include "pool.h"
+#include "source.h"
+
+/* A pool made with the user's backend gives its children the same one. */
+static bool custom_backend(const np_pool_t *pool)
+{
+    return pool->backend.alloc != np__libc_backend.alloc ||
+           pool->backend.free != np__libc_backend.free ||
+           pool->backend.memalign != np__libc_backend.memalign ||
+           pool->backend.ctx != np__libc_backend.ctx;
+}
+
+np_pool_t *np_create_child(np_pool_t *parent, size_t size)
+{
+    if (parent == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    np_config_t config = { .block_size = size };
+    if (custom_backend(parent))
+        config.backend = &parent->backend;
+    np_pool_t *child = np__create(&config, NP_F_CHILD);
+    if (child == NULL)
+        return NULL;
+    np_child_link_t *l = np__core_reserve(child, sizeof(*l));   /* zeroed: no parent yet */
+    if (l == NULL) {
+        child->flags &= ~NP_F_CHILD;
+        np_destroy(child);
+        errno = ENOMEM;
+        return NULL;
+    }
+    np_assert(l == np__child_link(child));
+    l->destroy = np_destroy;
+    int rc = np__child_attach(parent, child);
+    if (rc != 0) {
+        np_destroy(child);              /* no parent: an ordinary destroy */
+        errno = -rc;
+        return NULL;
+    }
+    return child;
+}

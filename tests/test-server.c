@@ -1,0 +1,666 @@
+/*
+ * The 1.1 calls a server needs: the visible cleanup list (np_cleanup_head,
+ * np_cleanup_run, np_cleanup_remove), reserved memory (np_reserve), child
+ * pools (np_create_child) and np_strcat.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "suites.h"
+
+static int ran[16];
+static int nran;
+
+static void note(void *data)
+{
+    ran[nran++] = *(int *)data;
+}
+
+static np_cleanup_t *push_note(np_pool_t *pool, int *id)
+{
+    np_cleanup_t *c = np_cleanup_push(pool, note, id);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+/* ---- the cleanup list --------------------------------------------------------- */
+
+START_TEST(test_cleanup_head_is_newest_and_next_links_the_list)
+{
+    static int ids[3] = { 1, 2, 3 };
+    np_pool_t *pool = np_create(0);
+
+    errno = 0;
+    ck_assert_ptr_null(np_cleanup_head(pool));
+    ck_assert_int_eq(errno, 0);                 /* empty, not an error */
+    np_cleanup_t *c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = push_note(pool, &ids[i]);
+    np_cleanup_t *h = np_cleanup_head(pool);
+    ck_assert_ptr_eq(h, c[2]);
+    ck_assert_ptr_eq(h->next, c[1]);
+    ck_assert_ptr_eq(h->next->next, c[0]);
+    ck_assert_ptr_null(c[0]->next);
+    ck_assert_ptr_eq(h->handler, note);
+    ck_assert_ptr_eq(h->data, &ids[2]);
+    nran = 0;
+    np_destroy(pool);
+    ck_assert_int_eq(nran, 3);
+
+    errno = 0;
+    ck_assert_ptr_null(np_cleanup_head(NULL));
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_cleanup_run_unlinks_then_runs_once)
+{
+    static int ids[3] = { 1, 2, 3 };
+    np_pool_t *pool = np_create(0);
+    np_cleanup_t *c1 = push_note(pool, &ids[0]);
+    np_cleanup_t *c2 = push_note(pool, &ids[1]);
+    np_cleanup_t *c3 = push_note(pool, &ids[2]);
+
+    nran = 0;
+    ck_assert_int_eq(np_cleanup_run(pool, c2), 0);      /* the middle one */
+    ck_assert_int_eq(nran, 1);
+    ck_assert_int_eq(ran[0], 2);
+    ck_assert_ptr_eq(np_cleanup_head(pool), c3);
+    ck_assert_ptr_eq(c3->next, c1);                      /* unlinked */
+    ck_assert_int_eq(np_cleanup_run(pool, c2), -ENOENT); /* not twice */
+    ck_assert_int_eq(nran, 1);
+    ck_assert_int_eq(np_cleanup_run(pool, c3), 0);      /* the head */
+    ck_assert_ptr_eq(np_cleanup_head(pool), c1);
+    np_destroy(pool);
+    ck_assert_int_eq(nran, 3);
+    ck_assert_int_eq(ran[1], 3);
+    ck_assert_int_eq(ran[2], 1);
+}
+END_TEST
+
+START_TEST(test_cleanup_remove_unlinks_without_running)
+{
+    static int ids[2] = { 1, 2 };
+    np_pool_t *pool = np_create(0);
+    np_cleanup_t *c1 = push_note(pool, &ids[0]);
+    np_cleanup_t *c2 = push_note(pool, &ids[1]);
+
+    nran = 0;
+    ck_assert_int_eq(np_cleanup_remove(pool, c1), 0);   /* the tail */
+    ck_assert_int_eq(nran, 0);
+    ck_assert_ptr_null(c2->next);
+    ck_assert_int_eq(np_cleanup_remove(pool, c1), -ENOENT);
+    ck_assert_int_eq(np_cleanup_run(pool, c1), -ENOENT);
+    np_reset(pool);
+    ck_assert_int_eq(nran, 1);
+    ck_assert_int_eq(ran[0], 2);
+    np_destroy(pool);
+    ck_assert_int_eq(nran, 1);
+}
+END_TEST
+
+START_TEST(test_cleanup_run_and_remove_refuse_bad_arguments)
+{
+    static int id = 1;
+    np_pool_t *a = np_create(0), *b = np_create(0);
+    np_cleanup_t *c = push_note(a, &id);
+
+    nran = 0;
+    ck_assert_int_eq(np_cleanup_run(b, c), -ENOENT);     /* another pool's */
+    ck_assert_int_eq(np_cleanup_remove(b, c), -ENOENT);
+    ck_assert_int_eq(np_cleanup_run(NULL, c), -EINVAL);
+    ck_assert_int_eq(np_cleanup_run(a, NULL), -EINVAL);
+    ck_assert_int_eq(np_cleanup_remove(NULL, c), -EINVAL);
+    ck_assert_int_eq(np_cleanup_remove(a, NULL), -EINVAL);
+    ck_assert_int_eq(nran, 0);
+    ck_assert_ptr_eq(np_cleanup_head(a), c);
+    np_destroy(b);
+    np_destroy(a);
+    ck_assert_int_eq(nran, 1);
+}
+END_TEST
+
+/* The header's example: the server runs "the file cleanup for this fd"
+ * itself, with its own handler. */
+static int logged_fd = -1;
+
+static void logging_close(void *data)
+{
+    np_cleanup_file_t *cf = data;
+    logged_fd = cf->fd;
+    close(cf->fd);
+}
+
+static void run_file_cleanup_with_own_handler(np_pool_t *pool)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    for (int i = 0; i < 2; i++) {
+        np_cleanup_t *c = np_cleanup_add(pool, sizeof(np_cleanup_file_t));
+        ck_assert_ptr_nonnull(c);
+        ((np_cleanup_file_t *)c->data)->fd = fds[i];
+        ((np_cleanup_file_t *)c->data)->name = NULL;
+        c->handler = np_cleanup_file;
+    }
+    logged_fd = -1;
+    int found = 0;
+    for (np_cleanup_t *c = np_cleanup_head(pool), *next; c; c = next) {
+        next = c->next;
+        if (c->handler == np_cleanup_file && ((np_cleanup_file_t *)c->data)->fd == fds[0]) {
+            c->handler = logging_close;
+            ck_assert_int_eq(np_cleanup_run(pool, c), 0);
+            found++;
+            break;
+        }
+    }
+    ck_assert_int_eq(found, 1);
+    ck_assert_int_eq(logged_fd, fds[0]);
+    ck_assert_int_eq(fcntl(fds[0], F_GETFD), -1);       /* closed */
+    ck_assert_int_ne(fcntl(fds[1], F_GETFD), -1);       /* the other one is not */
+    ck_assert_int_eq(np_cleanup_run_file(pool, fds[0]), -ENOENT);
+    np_reset(pool);
+    ck_assert_int_eq(fcntl(fds[1], F_GETFD), -1);
+    ck_assert_int_eq(logged_fd, fds[0]);                 /* ran once */
+}
+
+START_TEST(test_cleanup_run_with_own_handler_private_and_shared)
+{
+    np_pool_t *p = np_create(0), *s = np_create_shared(0);
+    run_file_cleanup_with_own_handler(p);
+    run_file_cleanup_with_own_handler(s);
+    np_destroy(p);
+    np_destroy(s);
+}
+END_TEST
+
+/* From a cleanup of a reset: records the reset is working through are not
+ * on the list (ENOENT, and they still run once); records the handlers add
+ * are, and running or removing one frees it (ASan/valgrind see a leak if not). */
+static np_pool_t *rpool;
+static np_cleanup_t *sibling;
+static int run_rc, remove_rc, sibling_rc;
+
+static void in_reset(void *data)
+{
+    static int later1 = 11, later2 = 12;
+    (void)data;
+    sibling_rc = np_cleanup_run(rpool, sibling);
+    np_cleanup_t *a = np_cleanup_push(rpool, note, &later1);
+    np_cleanup_t *b = np_cleanup_add(rpool, 64);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    memset(b->data, 7, 64);
+    b->handler = note;                      /* never runs: removed below */
+    ck_assert_ptr_eq(np_cleanup_head(rpool), b);
+    run_rc = np_cleanup_run(rpool, a);
+    remove_rc = np_cleanup_remove(rpool, b);
+    ck_assert_ptr_nonnull(np_cleanup_push(rpool, note, &later2));
+}
+
+START_TEST(test_cleanup_run_inside_reset)
+{
+    static int first = 1, second = 2;
+    for (int shared = 0; shared < 2; shared++) {
+        rpool = shared ? np_create_shared(0) : np_create(0);
+        sibling = push_note(rpool, &first);     /* older: runs after in_reset */
+        ck_assert_ptr_nonnull(np_cleanup_push(rpool, in_reset, NULL));
+        push_note(rpool, &second);
+        nran = 0;
+        np_reset(rpool);
+        ck_assert_int_eq(sibling_rc, -ENOENT);
+        ck_assert_int_eq(run_rc, 0);
+        ck_assert_int_eq(remove_rc, 0);
+        ck_assert_int_eq(nran, 3);              /* 2, 11 (run), 1 */
+        ck_assert_int_eq(ran[0], 2);
+        ck_assert_int_eq(ran[1], 11);
+        ck_assert_int_eq(ran[2], 1);
+        np_cleanup_t *h = np_cleanup_head(rpool);   /* moved into the pool */
+        ck_assert_ptr_nonnull(h);
+        ck_assert_ptr_null(h->next);
+        ck_assert_int_eq(*(int *)h->data, 12);
+        np_destroy(rpool);
+        ck_assert_int_eq(nran, 4);
+        ck_assert_int_eq(ran[3], 12);
+    }
+}
+END_TEST
+
+/* np_cleanup_run's handler may destroy the pool it ran for. */
+static void destroy_own(void *data)
+{
+    np_destroy(data);
+}
+
+START_TEST(test_cleanup_run_handler_may_destroy_its_pool)
+{
+    static int id = 5;
+    np_pool_t *pool = np_create(0);
+    push_note(pool, &id);
+    np_cleanup_t *c = np_cleanup_push(pool, destroy_own, pool);
+    nran = 0;
+    errno = 0;
+    ck_assert_int_eq(np_cleanup_run(pool, c), 0);
+    ck_assert_int_eq(errno, 0);             /* the destroy was not refused */
+    ck_assert_int_eq(nran, 1);              /* the destroy ran the other cleanup */
+}
+END_TEST
+
+/* ---- np_strcat ----------------------------------------------------------------- */
+
+START_TEST(test_strcat_joins_in_one_allocation)
+{
+    np_pool_t *pool = test_create_normal(0);
+    np_stats_t before, after;
+
+    ck_assert_int_eq(np_pool_stats(pool, &before), 0);
+    char *s = np_strcat(pool, "GET ", "/index.html", "", " HTTP/1.1", (char *)NULL);
+    ck_assert_str_eq(s, "GET /index.html HTTP/1.1");
+    ck_assert_int_eq(np_pool_stats(pool, &after), 0);
+    ck_assert_uint_eq(after.allocs - before.allocs, 1);
+    ck_assert_uint_ge(after.used_bytes - before.used_bytes, strlen(s) + 1);
+    ck_assert_uint_le(after.used_bytes - before.used_bytes, strlen(s) + 1 + 64);
+
+    char *e = np_strcat(pool, (char *)NULL);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e, "");
+
+    size_t n = 40000;                       /* larger than a block: a large allocation */
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    char *j = np_strcat(pool, big, "y", big, (char *)NULL);
+    ck_assert_uint_eq(strlen(j), 2 * n + 1);
+    ck_assert_int_eq(j[n], 'y');
+    ck_assert_int_eq(j[2 * n], 'x');
+    free(big);
+
+    errno = 0;
+    ck_assert_ptr_null(np_strcat(NULL, "a", (char *)NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    np_destroy(pool);
+}
+END_TEST
+
+/* ---- np_reserve ---------------------------------------------------------------- */
+
+static void reserve_survives_resets(np_pool_t *pool)
+{
+    unsigned char *r1 = np_reserve(pool, 100), *r2 = np_reserve(pool, 1);
+    ck_assert_ptr_nonnull(r1);
+    ck_assert_ptr_nonnull(r2);
+    ck_assert_uint_eq((uintptr_t)r1 % NP_ALIGNMENT, 0);
+    ck_assert_uint_eq((uintptr_t)r2 % NP_ALIGNMENT, 0);
+    ck_assert(r2 >= r1 + 100);                  /* they add up */
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(r1[i], 0);             /* zeroed */
+    ck_assert_int_eq(r2[0], 0);
+    fill_pattern(r1, 100, 42);
+    r2[0] = 0x5a;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2000; i++) {
+            unsigned char *p = np_alloc(pool, 24);
+            ck_assert_ptr_nonnull(p);
+            ck_assert(p + 24 <= r1 || p >= r2 + 1);  /* never over the reserve */
+            memset(p, 0xff, 24);
+        }
+        np_reset(pool);
+        ck_assert(check_pattern(r1, 100, 42));
+        ck_assert_int_eq(r2[0], 0x5a);
+    }
+    errno = 0;
+    ck_assert_ptr_nonnull(np_alloc(pool, 8));
+    ck_assert_ptr_null(np_reserve(pool, 16));   /* used now */
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert(check_pattern(r1, 100, 42));
+}
+
+START_TEST(test_reserve_survives_every_reset)
+{
+    np_pool_t *p = np_create(4096);
+    reserve_survives_resets(p);
+    np_destroy(p);
+    np_pool_t *s = np_create_shared(4096);      /* reserved by the creator */
+    reserve_survives_resets(s);
+    np_destroy(s);
+    np_config_t cfg = { .block_size = 4096 };
+    np_pool_t *d = test_create_ex_mode(&cfg, 1);    /* NPOOL_DEBUG_PALLOC=1 */
+    reserve_survives_resets(d);
+    np_destroy(d);
+}
+END_TEST
+
+START_TEST(test_reserve_refusals)
+{
+    np_pool_t *pool = np_create(1024);
+
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(NULL, 8));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, 1024));     /* more than the first block holds */
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, SIZE_MAX));
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(np_thread_pool(), 8));
+    ck_assert_int_eq(errno, EINVAL);
+    /* what a refusal leaves is still fresh: a fitting reserve works */
+    ck_assert_ptr_nonnull(np_reserve(pool, 256));
+    np_destroy(pool);
+
+    pool = np_create(0);                        /* a cleanup makes it used */
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, free, NULL));
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, 8));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(np_cleanup_remove(pool, np_cleanup_head(pool)), 0);
+    np_destroy(pool);
+
+    pool = np_create(0);                        /* so does a large allocation */
+    void *big = np_alloc(pool, 100000);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_int_eq(np_free(pool, big), 0);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, 8));
+    ck_assert_int_eq(errno, EINVAL);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_reserve_fills_the_first_block_and_the_pool_still_works)
+{
+    np_pool_t *pool = test_create_normal(1024);
+    unsigned char *r = NULL;
+    size_t n = 1024;
+    while (r == NULL && n > 0)                  /* the largest reserve that fits */
+        r = np_reserve(pool, n--);
+    ck_assert_ptr_nonnull(r);
+    memset(r, 1, n + 1);
+    np_stats_t st;
+    ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.used_bytes, 0);        /* not counted as used */
+    for (int i = 0; i < 200; i++)
+        ck_assert_ptr_nonnull(np_alloc(pool, 100));
+    np_reset(pool);
+    for (size_t i = 0; i <= n; i++)
+        ck_assert_int_eq(r[i], 1);
+    np_destroy(pool);
+}
+END_TEST
+
+/* ---- child pools ----------------------------------------------------------------- */
+
+static int gone[64];
+static int ngone;
+
+static void child_gone_note(void *data)
+{
+    gone[ngone++] = *(int *)data;
+}
+
+static np_pool_t *child_with_note(np_pool_t *parent, int *id)
+{
+    np_pool_t *c = np_create_child(parent, 0);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(np_cleanup_push(c, child_gone_note, id));
+    ck_assert_ptr_nonnull(np_alloc(c, 100));
+    return c;
+}
+
+START_TEST(test_child_destroyed_with_parent_newest_first)
+{
+    static int ids[4] = { 1, 2, 3, 4 };
+    for (int shared = 0; shared < 2; shared++) {
+        np_pool_t *parent = shared ? np_create_shared(0) : np_create(0);
+        ngone = 0;
+        child_with_note(parent, &ids[0]);
+        np_pool_t *c2 = child_with_note(parent, &ids[1]);
+        child_with_note(c2, &ids[2]);               /* a grandchild */
+        child_with_note(parent, &ids[3]);
+        np_destroy(parent);
+        ck_assert_int_eq(ngone, 4);
+        ck_assert_int_eq(gone[0], 4);
+        ck_assert_int_eq(gone[1], 3);               /* c2's own child, then c2 */
+        ck_assert_int_eq(gone[2], 2);
+        ck_assert_int_eq(gone[3], 1);
+    }
+}
+END_TEST
+
+START_TEST(test_child_destroyed_at_parent_reset_once)
+{
+    static int id = 7;
+    np_pool_t *parent = np_create(0);
+    ngone = 0;
+    np_pool_t *c = child_with_note(parent, &id);
+    for (int i = 0; i < 3; i++) {                   /* the child's resets keep its link */
+        ngone = 0;
+        np_reset(c);
+        ck_assert_int_eq(ngone, 1);
+        ck_assert_ptr_nonnull(np_cleanup_push(c, child_gone_note, &id));
+    }
+    ngone = 0;
+    np_reset(parent);
+    ck_assert_int_eq(ngone, 1);
+    np_reset(parent);
+    np_destroy(parent);
+    ck_assert_int_eq(ngone, 1);                     /* never twice */
+}
+END_TEST
+
+START_TEST(test_child_destroyed_early_is_not_destroyed_again)
+{
+    static int ids[2] = { 1, 2 };
+    np_pool_t *parent = np_create(0);
+    ngone = 0;
+    np_pool_t *a = child_with_note(parent, &ids[0]);
+    np_pool_t *b = child_with_note(parent, &ids[1]);
+    np_destroy(a);
+    ck_assert_int_eq(ngone, 1);
+    np_destroy_deferred(b);
+    np_rcu_barrier();
+    ck_assert_int_eq(ngone, 2);
+    ck_assert_ptr_null(np_cleanup_head(parent));    /* both records gone */
+    np_destroy(parent);
+    ck_assert_int_eq(ngone, 2);
+}
+END_TEST
+
+/* A newer cleanup of the parent destroys the child while the parent's
+ * destroy works through its list: the child's record is disarmed. */
+static void destroy_child(void *data)
+{
+    np_destroy(data);
+}
+
+START_TEST(test_child_destroyed_by_a_parent_cleanup_first)
+{
+    static int id = 3;
+    for (int reset = 0; reset < 2; reset++) {
+        np_pool_t *parent = np_create_shared(0);
+        ngone = 0;
+        np_pool_t *c = child_with_note(parent, &id);
+        ck_assert_ptr_nonnull(np_cleanup_push(parent, destroy_child, c));
+        if (reset)
+            np_reset(parent);
+        np_destroy(parent);
+        ck_assert_int_eq(ngone, 1);
+    }
+}
+END_TEST
+
+static np_pool_t *cparent;
+static np_pool_t *made_in_reset;
+static int made_errno;
+
+static void create_child_in_reset(void *data)
+{
+    (void)data;
+    errno = 0;
+    made_in_reset = np_create_child(cparent, 0);
+    made_errno = errno;
+}
+
+START_TEST(test_child_refusals)
+{
+    errno = 0;
+    ck_assert_ptr_null(np_create_child(NULL, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    np_pool_t *parent = np_create(0);
+    errno = 0;
+    ck_assert_ptr_null(np_create_child(parent, 100));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_null(np_cleanup_head(parent));    /* nothing left behind */
+
+    cparent = parent;
+    ck_assert_ptr_nonnull(np_cleanup_push(parent, create_child_in_reset, NULL));
+    np_reset(parent);
+    ck_assert_ptr_null(made_in_reset);
+    ck_assert_int_eq(made_errno, EBUSY);
+    ck_assert_ptr_null(np_cleanup_head(parent));
+    np_destroy(parent);
+}
+END_TEST
+
+START_TEST(test_child_removed_record_leaves_child_to_caller)
+{
+    static int id = 9;
+    np_pool_t *parent = np_create(0);
+    ngone = 0;
+    np_pool_t *c = child_with_note(parent, &id);
+    np_cleanup_t *rec = np_cleanup_head(parent);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_ptr_eq(rec->data, c);
+    ck_assert_int_eq(np_cleanup_remove(parent, rec), 0);
+    np_destroy(parent);
+    ck_assert_int_eq(ngone, 0);
+    ck_assert_ptr_nonnull(np_alloc(c, 10));         /* still the caller's */
+    np_destroy(c);                                   /* no parent left to touch */
+    ck_assert_int_eq(ngone, 1);
+
+    parent = np_create(0);                          /* np_cleanup_run destroys it */
+    c = child_with_note(parent, &id);
+    ck_assert_int_eq(np_cleanup_run(parent, np_cleanup_head(parent)), 0);
+    ck_assert_int_eq(ngone, 2);
+    np_destroy(parent);
+    ck_assert_int_eq(ngone, 2);
+}
+END_TEST
+
+START_TEST(test_child_uses_the_parent_backend_and_oom_leaks_nothing)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    np_config_t cfg = { .block_size = 1024, .backend = &be };
+    np_pool_t *parent = np_create_ex(&cfg);
+    ck_assert_ptr_nonnull(parent);
+    size_t calls = tb.calls;
+    np_pool_t *c = np_create_child(parent, 2048);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_gt(tb.calls, calls);             /* the child's block came from it */
+    np_destroy(parent);
+    ck_assert_uint_eq(tb.live, 0);
+
+    for (size_t k = 1; k < 20; k++) {               /* fail each backend call in turn */
+        test_backend_init(&tb, &be);
+        parent = np_create_ex(&cfg);
+        ck_assert_ptr_nonnull(parent);
+        for (int i = 0; i < 50; i++)                /* fill the parent: records need blocks */
+            ck_assert_ptr_nonnull(np_alloc(parent, 64));
+        tb.fail_at = tb.calls + k;
+        int made = 0;
+        for (int i = 0; i < 10; i++) {
+            errno = 0;
+            np_pool_t *x = np_create_child(parent, 1024);
+            if (x)
+                made++;
+            else
+                ck_assert_int_eq(errno, ENOMEM);
+        }
+        ck_assert_int_ge(made, 9);
+        np_destroy(parent);
+        ck_assert_uint_eq(tb.live, 0);
+        ck_assert_uint_eq(tb.bad_frees, 0);
+    }
+}
+END_TEST
+
+/* Threads make and destroy children of one shared parent while others stay. */
+static void *child_churn(void *arg)
+{
+    np_pool_t *parent = arg;
+    for (int i = 0; i < 300; i++) {
+        np_pool_t *c = np_create_child(parent, 1024);
+        if (c == NULL)
+            return (void *)1;
+        if (np_alloc(c, 200) == NULL)
+            return (void *)1;
+        if (i % 3 != 0)
+            np_destroy(c);                          /* the rest go with the parent */
+    }
+    return NULL;
+}
+
+START_TEST(test_children_of_a_shared_parent_from_many_threads)
+{
+    np_pool_t *parent = np_create_shared(0);
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, child_churn, parent), 0);
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        ck_assert_int_eq(pthread_join(t[i], &r), 0);
+        ck_assert_ptr_null(r);
+    }
+    int n = 0;
+    for (np_cleanup_t *c = np_cleanup_head(parent); c; c = c->next)
+        n++;
+    ck_assert_int_eq(n, 8 * 100);                   /* one record per live child */
+    np_stats_t before, after;
+    np_rcu_barrier();
+    ck_assert_int_eq(np_global_stats(&before), 0);
+    np_destroy(parent);
+    ck_assert_int_eq(np_global_stats(&after), 0);
+    ck_assert_uint_eq(before.pools - after.pools, 8 * 100 + 1);
+}
+END_TEST
+
+Suite *suite_server(void)
+{
+    Suite *s = suite_create("server");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_cleanup_head_is_newest_and_next_links_the_list);
+    tcase_add_test(tc, test_cleanup_run_unlinks_then_runs_once);
+    tcase_add_test(tc, test_cleanup_remove_unlinks_without_running);
+    tcase_add_test(tc, test_cleanup_run_and_remove_refuse_bad_arguments);
+    tcase_add_test(tc, test_cleanup_run_with_own_handler_private_and_shared);
+    tcase_add_test(tc, test_cleanup_run_inside_reset);
+    tcase_add_test(tc, test_cleanup_run_handler_may_destroy_its_pool);
+    tcase_add_test(tc, test_strcat_joins_in_one_allocation);
+    tcase_add_test(tc, test_reserve_survives_every_reset);
+    tcase_add_test(tc, test_reserve_refusals);
+    tcase_add_test(tc, test_reserve_fills_the_first_block_and_the_pool_still_works);
+    tcase_add_test(tc, test_child_destroyed_with_parent_newest_first);
+    tcase_add_test(tc, test_child_destroyed_at_parent_reset_once);
+    tcase_add_test(tc, test_child_destroyed_early_is_not_destroyed_again);
+    tcase_add_test(tc, test_child_destroyed_by_a_parent_cleanup_first);
+    tcase_add_test(tc, test_child_refusals);
+    tcase_add_test(tc, test_child_removed_record_leaves_child_to_caller);
+    tcase_add_test(tc, test_child_uses_the_parent_backend_and_oom_leaks_nothing);
+    tcase_add_test(tc, test_children_of_a_shared_parent_from_many_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
