@@ -22,13 +22,18 @@
  * call, 13 cleanup that allocates and adds a cleanup when run, 14 file
  * cleanups, 15 by its argument: verify, or a 1.1 call (np_cleanup_head's walk
  * with np_cleanup_run or np_cleanup_remove of the model's k-th newest record,
- * np_reserve, np_create_child, np_destroy of a child, np_strcat).
+ * np_reserve, np_create_child, np_destroy of a child, np_strcat, np_grow,
+ * np_shrink).
  *
  * Also checked: np_reserve succeeds on a fresh pool, is refused (EINVAL)
  * once the pool is used, and its areas keep their contents through every
  * reset; a child pool is destroyed exactly once, by its parent's reset or
  * destroy in cleanup order, or earlier by np_destroy; np_cleanup_run runs
- * a record once, np_cleanup_remove never.
+ * a record once, np_cleanup_remove never; np_grow grows only a small
+ * allocation in place and never over another, else copies its bytes
+ * (a large original released, a small one kept), and fails only with an
+ * injected ENOMEM, the original intact; np_shrink leaves the head intact
+ * and never shrinks a large allocation.
  *
  * Built with -DNP_LIBFUZZER by `make fuzz` (clang, -fsanitize=fuzzer,address,
  * with the library sources compiled in).  Without it, main() replays files
@@ -703,6 +708,7 @@ static void op_destroy(struct slot *s)
     np_destroy(s->pool);
     check_cleanups_ran(s, "np_destroy");
     forget_all(s);
+    s->nres = 0;                        /* the pool's memory is gone: other slots may get it */
     s->pool = NULL;
 }
 
@@ -721,7 +727,7 @@ static void op_create(struct slot *s, struct input *in)
         cfg.max_small = (size_t)(m - 127) * 16;
     errno = 0;
     np_pool_t *pool = np_create_ex(&cfg);
-    if (bs && bs < NP_MIN_POOL_SIZE) {
+    if (bs && bs < ((b & 8) ? NP_MIN_SHARED_POOL_SIZE : NP_MIN_POOL_SIZE)) {
         FZ_CHECK(pool == NULL && errno == EINVAL, "np_create_ex(block %zu): %p errno %d", bs,
                  (void *)pool, errno);
         return;
@@ -733,9 +739,9 @@ static void op_create(struct slot *s, struct input *in)
         return expect_injected(s, fails, "np_create_ex");
     /*
      * A max_small larger than the block holds is clamped.  Every block has
-     * room for 240 bytes (npool's NP_MIN_POOL_SIZE guarantee, minus an ASan
-     * redzone): only limits up to that are exact; above, "must be large" is
-     * not known.
+     * room for 240 bytes (npool's NP_MIN_POOL_SIZE guarantee, twenty 16-byte
+     * allocations in a 512-byte private pool, minus an ASan redzone): only
+     * limits up to that are exact; above, "must be large" is not known.
      */
     s->max_small = cfg.max_small <= 240 ? cfg.max_small : SIZE_MAX - 1;
     check_stats(s);
@@ -972,15 +978,110 @@ static void op_strcat(struct slot *s, struct input *in)
     record(s, (unsigned char *)p, size, 1, st.large_count, must_be_large(s, size));
 }
 
+/* Overlap of [p, +size) with the live allocations other than the i-th of s. */
+static void check_no_overlap_but(struct slot *s, unsigned i, const unsigned char *p, size_t size)
+{
+    struct alloc keep = s->a[i];
+
+    s->a[i].size = 0;
+    check_no_overlap(p, size);
+    s->a[i] = keep;
+}
+
+/*
+ * np_grow of a live allocation: in place only for a small one, never over
+ * another; else a copy of its bytes, the large original released, the
+ * small one kept.  ENOMEM only from an injected failure, the original
+ * untouched.
+ */
+static void op_grow(struct slot *s, struct input *in)
+{
+    unsigned which = get8(in);
+    size_t more = get_size(in);
+    unsigned long fails = be.failures;
+    np_stats_t st, after;
+
+    if (s->na == 0 || s->na >= MAXA - 1)
+        return;
+    unsigned i = which % s->na;
+    struct alloc a = s->a[i];
+    if (a.cleanup)
+        return;
+    size_t new_size = a.size + more > MAXSIZE ? MAXSIZE : a.size + more;
+    if (new_size <= a.size)
+        return;
+    verify(&a, "before np_grow");
+    pool_stats(s, &st);
+    errno = 0;
+    unsigned char *r = np_grow(s->pool, a.p, a.size, new_size);
+    if (r == NULL) {
+        expect_injected(s, fails, "np_grow");
+        verify(&a, "after a failed np_grow");
+        return;
+    }
+    struct alloc moved = { r, a.size, a.key, a.large, false };
+    verify(&moved, "np_grow's copy");
+    pool_stats(s, &after);
+    if (r == a.p) {                         /* in place: small, and over nothing */
+        FZ_CHECK(!a.large, "np_grow grew a large allocation in place");
+        FZ_CHECK(!must_be_large(s, new_size), "np_grow in place past the small limit");
+        FZ_CHECK(after.allocs == st.allocs && after.large_count == st.large_count,
+                 "np_grow in place counted an allocation");
+        check_no_overlap_but(s, i, r, new_size);
+        s->a[i].size = new_size;
+        s->a[i].key = ++next_key;
+        fill(r, new_size, s->a[i].key);
+        return;
+    }
+    if (a.large) {                          /* moved: the original released */
+        FZ_CHECK((uintptr_t)r % NP_ALIGNMENT == 0, "np_grow's large copy %p unaligned", (void *)r);
+        FZ_CHECK(after.large_count == st.large_count, "np_grow of a large one: %zu -> %zu large",
+                 st.large_count, after.large_count);
+        FZ_CHECK(np_free(s->pool, a.p) == -ENOENT, "np_grow kept the large original");
+        check_no_overlap_but(s, i, r, new_size);
+        s->allocs++;
+        s->large_bytes += new_size - a.size;
+        s->a[i] = (struct alloc){ r, new_size, ++next_key, true, false };
+        fill(r, new_size, s->a[i].key);
+        return;
+    }
+    record(s, r, new_size, NP_ALIGNMENT, st.large_count, must_be_large(s, new_size));
+}
+
+/* np_shrink: 0 (the tail went back) only for a small one; its head intact. */
+static void op_shrink(struct slot *s, struct input *in)
+{
+    unsigned which = get8(in), cut = get8(in);
+
+    if (s->na == 0)
+        return;
+    unsigned i = which % s->na;
+    struct alloc a = s->a[i];
+    if (a.cleanup)
+        return;
+    size_t new_size = a.size ? cut % (a.size + 1) : 0;
+    verify(&a, "before np_shrink");
+    int rc = np_shrink(s->pool, a.p, a.size, new_size);
+    FZ_CHECK(rc == 0 || rc == -EBUSY, "np_shrink returned %d", rc);
+    FZ_CHECK(rc == -EBUSY || !a.large, "np_shrink shrank a large allocation");
+    FZ_CHECK(np_shrink(s->pool, a.p, a.size, a.size + 1) == -EINVAL || a.size == SIZE_MAX,
+             "np_shrink to more than the size");
+    if (rc == 0)
+        s->a[i].size = new_size;
+    verify(&s->a[i], "after np_shrink");
+}
+
 /* Operation 15: verify, or (argument byte) one of the 1.1 calls. */
 static void op_more(struct slot *s, struct input *in)
 {
-    switch (get8(in) % 8) {
+    switch (get8(in) % 10) {
     case 3: s->tried = true; return op_cleanup_list(s, in);
     case 4: return op_reserve(s, in);
     case 5: s->tried = true; return op_child(s, in);
     case 6: return op_child_destroy(s, in);
     case 7: s->tried = true; return op_strcat(s, in);
+    case 8: s->tried = true; return op_grow(s, in);
+    case 9: return op_shrink(s, in);
     default: return verify_slot(s, "verify");
     }
 }

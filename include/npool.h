@@ -126,8 +126,15 @@ typedef struct np_pool_s np_pool_t;          /* opaque */
  */
 #define NP_THREAD_POOL_SIZE (64 * 1024)
 
-/* Smallest block size np_create accepts; smaller sizes fail with EINVAL. */
-#define NP_MIN_POOL_SIZE 1024
+/*
+ * Smallest block size np_create accepts; smaller sizes fail with EINVAL.  A
+ * private pool of NP_MIN_POOL_SIZE bytes has room for at least twenty
+ * 16-byte allocations in its first block (plain builds; 1.0: 1024).
+ */
+#define NP_MIN_POOL_SIZE 512
+
+/* (1.1) Smallest block size of a shared pool (its header is larger). */
+#define NP_MIN_SHARED_POOL_SIZE 1024
 
 /* Alignment np_alloc and np_calloc guarantee: >= alignof(max_align_t). */
 #define NP_ALIGNMENT 16
@@ -166,8 +173,9 @@ typedef struct np_config_s {
  * Create a pool whose blocks are size bytes (0: NP_DEFAULT_POOL_SIZE).
  * Any thread.  A private pool's header takes at most 192 bytes of its first
  * block (plain builds), a shared pool's about 470.  Returns NULL with EINVAL
- * if size < NP_MIN_POOL_SIZE, ENOMEM if no memory.  The caller owns the pool
- * and releases it with np_destroy.
+ * if size < NP_MIN_POOL_SIZE (np_create_shared: NP_MIN_SHARED_POOL_SIZE),
+ * ENOMEM if no memory or size > 4 GiB - 1.  The caller owns the pool and
+ * releases it with np_destroy.
  */
 NP_API np_pool_t *np_create(size_t size);
 
@@ -344,6 +352,40 @@ NP_API void *np_memalign(np_pool_t *pool, size_t size, size_t alignment) NP_MALL
  * Any thread.  NULL pool: 0 with errno EINVAL.
  */
 NP_API size_t np_max_small(const np_pool_t *pool);
+
+/*
+ * (1.1) Grow an allocation to new_size bytes; old_size must be the size that
+ * was requested for it.  In place (ptr returned) only when ptr is the
+ * pool's newest small allocation the library served (np_alloc or np_nalloc
+ * through the library, np_grow, np_shrink), of exactly old_size bytes, with
+ * nothing after it in its block and room for new_size there (new_size at
+ * most np_max_small).  An allocation the inline path served (npool.h) is
+ * copied the first time; what np_grow returns is the newest allocation
+ * from then on, so a growing array or string builder grows in place while
+ * it stays last.  Otherwise new space of the same kind: a large allocation
+ * moves to a new large one with its alignment (np_memalign's, up to 64
+ * KiB) and is released; a small one is copied to np_alloc(new_size) and
+ * stays (small allocations live until reset).  old_size bytes are copied.
+ * On a shared pool or under NPOOL_DEBUG_PALLOC np_grow always copies (a
+ * pointer in another thread's region is never grown in place).  ptr NULL:
+ * a new allocation as np_alloc(pool, new_size) that the pool records as its
+ * newest, so that a buffer begun with np_grow(pool, NULL, 0, n) grows in
+ * place from its first growth.  new_size <= old_size: ptr, its bytes given
+ * back as np_shrink does.  Redzones and memcheck follow the new size.
+ * Same threads as np_alloc.  Returns NULL with ENOMEM (ptr untouched) or
+ * EINVAL (NULL pool; ptr in np_reserve's area, which never moves).
+ */
+NP_API void *np_grow(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
+
+/*
+ * (1.1) Give back the tail of an allocation: new_size (0 keeps one byte)
+ * of its old_size requested bytes stay.  Returns 0 when the bytes went back
+ * (ptr is the pool's newest small allocation, as np_grow says), -EBUSY when
+ * not (nothing changed; large allocations, shared and debug-palloc pools
+ * included), -EINVAL (NULL pool or ptr, new_size > old_size, ptr in
+ * np_reserve's area).  Same threads as np_alloc.
+ */
+NP_API int np_shrink(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
 
 /*
  * Release a large allocation (one larger than the pool's small limit, or one

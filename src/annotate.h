@@ -62,6 +62,7 @@ extern bool np__on_valgrind;
 #define np__vg_pool_gone(pool)    NP_VG(VALGRIND_DESTROY_MEMPOOL((pool)))
 #define np__vg_alloc(pool, p, n)  NP_VG(VALGRIND_MEMPOOL_ALLOC((pool), (p), (n)))
 #define np__vg_trim(pool)         NP_VG(VALGRIND_MEMPOOL_TRIM((pool), (pool), 0))
+#define np__vg_change(pool, p, n) NP_VG(VALGRIND_MEMPOOL_CHANGE((pool), (p), (p), (n)))
 #define NP_HAS_REDZONE 1
 #define np__mem_redzone_on()      np__on_valgrind
 #else
@@ -73,6 +74,7 @@ extern bool np__on_valgrind;
 #define np__vg_pool_gone(pool)    ((void)(pool))
 #define np__vg_alloc(pool, p, n)  ((void)(pool), (void)(p), (void)(n))
 #define np__vg_trim(pool)         ((void)(pool))
+#define np__vg_change(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #endif
 
 #ifdef NP_HAS_REDZONE
@@ -86,6 +88,19 @@ extern bool np__on_valgrind;
     do { np__asan_poison((start), (len)); np__vg_noaccess((start), (len)); } while (0)
 #define np__mem_alloc(pool, p, size) \
     do { np__asan_unpoison((p), (size)); np__vg_alloc((pool), (p), (size)); } while (0)
+/* A small allocation's size changed in place (np_grow, np_shrink): the
+ * bytes past the new size are inaccessible, those up to it accessible */
+#define np__mem_resize(pool, p, old_size, new_size)                          \
+    do {                                                                     \
+        np__vg_change((pool), (p), (new_size));                              \
+        if ((new_size) > (old_size)) {                                       \
+            np__asan_unpoison((p) + (old_size), (new_size) - (old_size));    \
+            np__vg_undefined((p) + (old_size), (new_size) - (old_size));     \
+        } else {                                                             \
+            np__asan_poison((p) + (new_size), (old_size) - (new_size));      \
+            np__vg_noaccess((p) + (new_size), (old_size) - (new_size));      \
+        }                                                                    \
+    } while (0)
 #define np__mem_release(pool, p, len) \
     do { np__asan_poison((p), (len)); np__vg_noaccess((p), (len)); } while (0)
 #define np__mem_cached(block, len) \

@@ -15,8 +15,15 @@
 
 _Static_assert(NP_ALIGNMENT >= _Alignof(max_align_t), "NP_ALIGNMENT below max_align_t");
 _Static_assert((NP_ALIGNMENT & (NP_ALIGNMENT - 1)) == 0, "NP_ALIGNMENT not a power of two");
+#ifndef NP_DEBUG
+/* npool.h's promise for plain builds (debug builds add fields of their own) */
+_Static_assert(NP_POOL_HDR <= 192, "a private pool's header takes at most 192 bytes");
 _Static_assert(NP_POOL_HDR + 20 * NP_ALIGNMENT <= NP_MIN_POOL_SIZE,
                "a pool of NP_MIN_POOL_SIZE bytes must hold twenty 16-byte allocations");
+#else
+_Static_assert(NP_POOL_HDR + 16 * NP_ALIGNMENT <= NP_MIN_POOL_SIZE,
+               "np__create's room check must accept a pool of NP_MIN_POOL_SIZE bytes");
+#endif
 
 /* Block ends are aligned down so that an aligned `last` never passes `end`. */
 static inline unsigned char *block_end(void *mem, size_t size)
@@ -87,8 +94,9 @@ np_pool_t *np__core_init(void *mem, const np_core_init_t *init)
 
     np_assert(init->hdr >= sizeof(np_pool_t) && init->hdr % NP_ALIGNMENT == 0);
     np_assert(init->block_size >= init->hdr + NP_ALIGNMENT);
+    np_assert(init->block_size <= NP_BLOCK_SIZE_MAX && init->redzone <= UINT32_MAX);
     memset(pool, 0, sizeof(*pool));
-    pool->block_size = init->block_size;
+    pool->block_size = (uint32_t)init->block_size;
     pool->flags = init->flags;
     pool->src = init->src;
     pool->backend = *init->backend;
@@ -98,11 +106,11 @@ np_pool_t *np__core_init(void *mem, const np_core_init_t *init)
     set_current(pool, &pool->d);
     pool->nblocks = 1;
 #ifdef NP_HAS_REDZONE
-    pool->redzone = init->redzone;
+    pool->redzone = (uint32_t)init->redzone;
 #endif
 
     size_t space = (size_t)(pool->d.end - pool->d.last) - NP_REDZONE_OF(pool);
-    pool->max = init->max_small < space ? init->max_small : space;
+    pool->max = (uint32_t)(init->max_small < space ? init->max_small : space);
 
     np__mem_pool_new(pool);
     np__mem_block(pool, pool->d.last, (size_t)(pool->d.end - pool->d.last));
@@ -163,12 +171,20 @@ static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned
 }
 
 /* Hand out m (which fits) from block b. */
+/* The newest small allocation, for np_grow and np_shrink. */
+static inline void set_last(np_pool_t *pool, unsigned char *m, size_t size, size_t align)
+{
+    pool->last = m;
+    pool->last_size = (uint32_t)size | (align == 1 ? NP_LAST_PACKED : 0);
+}
+
 static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size,
-                         size_t need)
+                         size_t need, size_t align)
 {
     b->last = m + need;
     np_assert(b->last <= b->end);
     pool->head.allocs++;
+    set_last(pool, m, size, align);
     if (np_unlikely(np__vg_active()))
         annotate_alloc(pool, m, size);
     else
@@ -215,6 +231,7 @@ static __attribute__((noinline)) void *alloc_block(np_pool_t *pool, size_t size,
 
     pool->nblocks++;
     pool->head.allocs++;
+    set_last(pool, m, size, align);
     return m;
 }
 
@@ -227,7 +244,7 @@ static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t 
     for (np_block_t *b = np__current(pool)->next; b; b = b->next) {
         if (fits(b, need, align, &m)) {
             count_failures(pool, b);
-            return bump(pool, b, m, size, need);
+            return bump(pool, b, m, size, need, align);
         }
     }
     return alloc_block(pool, size, need, align);
@@ -248,7 +265,7 @@ void *np__core_small(np_pool_t *pool, size_t size, size_t align)
     /* small requests (<= max) and the core's records, which fit any block */
     np_assert(size >= 1 && size <= (size_t)(pool->d.end - np__block_start(&pool->d)));
     if (np_likely(fits(b, need, align, &m)))
-        return bump(pool, b, m, size, need);
+        return bump(pool, b, m, size, need, align);
     return alloc_small_scan(pool, size, need, align);
 }
 
@@ -257,9 +274,87 @@ void *np__core_record(np_pool_t *pool, size_t size)
 {
     void *p = np__core_small(pool, size, NP_ALIGNMENT);
 
-    if (p)
+    if (p) {
         pool->head.allocs--;
+        pool->last = NULL;              /* not the caller's: never grown */
+    }
     return p;
+}
+
+/* ---- the last allocation: np_grow and np_shrink ------------------------------- */
+
+/* The block, from current on, that holds p; NULL if none does. */
+static np_block_t *block_of(const np_pool_t *pool, const unsigned char *p)
+{
+    for (np_block_t *b = np__current(pool); b; b = b->next) {
+        if (p >= np__block_start(b) && p < b->end)
+            return b;
+    }
+    return NULL;
+}
+
+/*
+ * ptr's block if ptr is the newest small allocation the core served, of
+ * exactly old_size requested bytes, with nothing after it in its block
+ * (an inline allocation after it, a record, a reset: all move or clear
+ * that); *align: its kind's alignment.
+ */
+static np_block_t *last_block(const np_pool_t *pool, unsigned char *ptr, size_t old_size,
+                              size_t *align)
+{
+    if (ptr == NULL || ptr != pool->last || (pool->last_size & ~NP_LAST_PACKED) != old_size)
+        return NULL;
+    *align = (pool->last_size & NP_LAST_PACKED) ? 1 : NP_ALIGNMENT;
+    np_block_t *b = block_of(pool, ptr);
+    if (b == NULL || b->last != ptr + np_align_up(old_size + NP_REDZONE_OF(pool), *align))
+        return NULL;
+    return b;
+}
+
+bool np__core_grow(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
+{
+    unsigned char *ptr = p;
+    size_t align;
+    np_block_t *b = last_block(pool, ptr, old_size, &align);
+
+    if (b == NULL || new_size > pool->max)
+        return false;
+    size_t need = np_align_up(new_size + NP_REDZONE_OF(pool), align);
+    if ((size_t)(b->end - ptr) < need)
+        return false;
+    b->last = ptr + need;
+    set_last(pool, ptr, new_size, align);
+    np__mem_resize(pool, ptr, old_size, new_size);
+    np__core_check(pool);
+    return true;
+}
+
+bool np__core_shrink(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
+{
+    unsigned char *ptr = p;
+    size_t align;
+    np_block_t *b = last_block(pool, ptr, old_size, &align);
+
+    if (b == NULL)
+        return false;
+    if (new_size == 0)
+        new_size = 1;                   /* a byte of its own, as np_alloc(pool, 0) */
+    b->last = ptr + np_align_up(new_size + NP_REDZONE_OF(pool), align);
+    set_last(pool, ptr, new_size, align);
+    np__mem_resize(pool, ptr, old_size, new_size);
+    np__core_check(pool);
+    return true;
+}
+
+/* 1: p is a live large allocation of the pool; 2: a small request served as
+ * one (debug palloc); 0: neither. */
+int np__core_large_kind(const np_pool_t *pool, const void *p)
+{
+    for (const np_large_t *l = pool->large; l; l = l->next) {
+        if (l->ptr == p)
+            return l->small ? 2 : 1;
+    }
+    return 0;
 }
 
 /*
@@ -273,8 +368,8 @@ void *np__core_reserve(np_pool_t *pool, size_t size)
     np_block_t *d = &pool->d;
     unsigned char *start = np__block_start(d);
 
-    if (pool->head.allocs != 0 || d->last != start || pool->large != NULL ||
-        pool->cleanup != NULL || pool->nblocks != 1 || np__current(pool) != d) {
+    if (pool->head.allocs != 0 || (pool->flags & NP_F_HAD_CLEANUP) || d->last != start ||
+        pool->large != NULL || pool->nblocks != 1 || np__current(pool) != d) {
         errno = EINVAL;
         return NULL;
     }
@@ -481,6 +576,7 @@ static void detached_free(np_pool_t *pool, np_detached_t *d)
 
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
 {
+    pool->flags |= NP_F_HAD_CLEANUP;
     if (np_unlikely(pool->flags & NP_F_RESETTING))
         return detached_add(pool, size, NULL, NULL);
 
@@ -503,6 +599,7 @@ np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
 /* A record complete before it is linked: handler and data set first. */
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
 {
+    pool->flags |= NP_F_HAD_CLEANUP;
     if (np_unlikely(pool->flags & NP_F_RESETTING))
         return detached_add(pool, 0, handler, data);
 
@@ -621,6 +718,7 @@ static void rewind_blocks(np_pool_t *pool)
     }
     set_current(pool, &pool->d);
     pool->frozen_used = 0;
+    pool->last = NULL;
 }
 
 /*

@@ -49,6 +49,7 @@
 #define NP_F_VALGRIND     0x2u    /* made under memcheck: annotate every allocation */
 #define NP_F_CLEANING     0x4u    /* cleanups running (reset or destroy): no nested reset */
 #define NP_F_RESETTING    0x8u    /* a reset's cleanups running: new cleanups are detached */
+#define NP_F_HAD_CLEANUP  0x10u   /* a cleanup was ever added: np_reserve refuses */
 #define NP_F_CORE_MASK    0xffffu
 
 typedef struct np_block_s np_block_t;
@@ -106,8 +107,8 @@ typedef struct np_acct_s {
 struct np_pool_s {
     np_pool_head_t head;        /* public (npool.h): cursor = &current->last */
     np_block_t d;               /* the first block, holding this header */
-    size_t max;                 /* largest small request */
-    size_t block_size;
+    uint32_t max;               /* largest small request */
+    uint32_t block_size;        /* at most NP_BLOCK_SIZE_MAX */
     unsigned flags;             /* NP_F_* of the core, and the layers' bits */
     unsigned nblocks;           /* blocks held, off-chain ones included */
     np_large_t *large;
@@ -117,14 +118,20 @@ struct np_pool_s {
     size_t frozen_used;         /* used bytes of the blocks before current */
     size_t large_count, large_bytes;
     np_acct_t acct;             /* the statistics layer's */
+    unsigned char *last;        /* the newest small allocation the core served (np_grow) */
+    uint32_t last_size;         /* its requested size | NP_LAST_PACKED */
 #ifdef NP_HAS_REDZONE
-    size_t redzone;             /* inaccessible bytes after each small allocation */
+    uint32_t redzone;           /* inaccessible bytes after each small allocation */
 #endif
 #ifdef NP_DEBUG
     void *guard_owner;          /* --enable-debug misuse detector (guard.c) */
     unsigned guard_depth;
 #endif
 };
+
+/* Blocks and small limits fit the 32-bit fields (and a block's start offset). */
+#define NP_BLOCK_SIZE_MAX ((size_t)UINT32_MAX)
+#define NP_LAST_PACKED    0x80000000u   /* last came from np_nalloc (align 1) */
 
 /* The block small requests try first: head.cursor points at its {last, end}. */
 _Static_assert(offsetof(np_block_t, last) == 0 &&
@@ -187,6 +194,11 @@ void *np__core_small(np_pool_t *pool, size_t size, size_t align);  /* size 1..ma
 void *np__core_memalign(np_pool_t *pool, size_t size, size_t align);
 void *np__core_record(np_pool_t *pool, size_t size);   /* bookkeeping, not counted */
 int   np__core_free(np_pool_t *pool, void *ptr);         /* 0 or -ENOENT */
+/* np_grow / np_shrink in place: true if ptr is the newest small allocation,
+ * of old_size bytes, with room (grow) in its block; else nothing changes */
+bool  np__core_grow(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
+bool  np__core_shrink(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
+int   np__core_large_kind(const np_pool_t *pool, const void *ptr);  /* 0, 1 large, 2 debug palloc */
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size);
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
 bool  np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached);

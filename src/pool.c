@@ -65,12 +65,13 @@ np_pool_t *np__create(const np_config_t *config, unsigned layer_flags)
     size_t size = config->block_size ? config->block_size : NP_DEFAULT_POOL_SIZE;
     const np_backend_t *be = config->backend;
     if ((config->flags & ~(unsigned)NP_SHARED) != 0 ||
-        (be && (be->alloc == NULL || be->free == NULL)) || size < NP_MIN_POOL_SIZE) {
+        (be && (be->alloc == NULL || be->free == NULL)) || size < NP_MIN_POOL_SIZE ||
+        ((config->flags & NP_SHARED) && size < NP_MIN_SHARED_POOL_SIZE)) {
         errno = EINVAL;
         return NULL;
     }
-    if (!np__size_ok(size)) {
-        errno = ENOMEM;
+    if (!np__size_ok(size) || size > NP_BLOCK_SIZE_MAX) {
+        errno = ENOMEM;                 /* blocks are at most 4 GiB */
         return NULL;
     }
 
@@ -469,4 +470,102 @@ int np_free(np_pool_t *pool, void *ptr)
         return -EINVAL;
     NP_GUARDED(pool, rc, free_guarded(pool, ptr));
     return rc;
+}
+
+/* ---- the last allocation: np_grow and np_shrink ------------------------------- */
+
+/* The pool's header and np_reserve's area: before the first block's start. */
+static bool in_header(np_pool_t *pool, const void *ptr)
+{
+    const unsigned char *p = ptr;
+    return p >= (const unsigned char *)pool && p < np__block_start(&pool->d);
+}
+
+/* In place only where the core sees every small allocation of the chain:
+ * not a shared pool's thread regions, not debug palloc's separate ones. */
+static bool grows_in_place(const np_pool_t *pool)
+{
+    return !(pool->flags & (NP_F_SHARED | NP_F_DEBUG_PALLOC));
+}
+
+static bool resize_guarded(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size,
+                           bool grow)
+{
+    np_acct_snap_t before = np__acct_snap(pool);
+    bool done = grow ? np__core_grow(pool, ptr, old_size, new_size)
+                     : np__core_shrink(pool, ptr, old_size, new_size);
+
+    np__after(pool, before);
+    return done;
+}
+
+int np_shrink(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size)
+{
+    bool done = false;
+
+    if (pool == NULL || ptr == NULL || new_size > old_size || in_header(pool, ptr))
+        return -EINVAL;
+    if (grows_in_place(pool))
+        NP_GUARDED(pool, done, resize_guarded(pool, ptr, old_size, new_size, false));
+    return done ? 0 : -EBUSY;
+}
+
+/* The alignment a large allocation at ptr has (np_memalign's is kept), 16 B to 64 KiB. */
+static size_t large_alignment(const void *ptr)
+{
+    uintptr_t a = (uintptr_t)ptr & -(uintptr_t)ptr;
+
+    return a < NP_ALIGNMENT ? NP_ALIGNMENT : a > 65536 ? 65536 : (size_t)a;
+}
+
+/* np_alloc through the core, which records it as the newest allocation
+ * (the inline path does not): what np_grow returns can grow in place next. */
+static void *grow_alloc(np_pool_t *pool, size_t size)
+{
+    void *p;
+
+    if (!grows_in_place(pool))
+        return np_alloc(pool, size);
+    NP_GUARDED(pool, p, alloc_guarded(pool, size, NP_ALIGNMENT));
+    return p;
+}
+
+static int large_kind_guarded(np_pool_t *pool, const void *ptr)
+{
+    return np__core_large_kind(pool, ptr);
+}
+
+void *np_grow(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size)
+{
+    bool done = false;
+    int kind;
+
+    NP_CHECK_POOL(pool, NULL);
+    if (ptr == NULL)
+        return grow_alloc(pool, new_size);
+    if (in_header(pool, ptr)) {
+        errno = EINVAL;                 /* np_reserve's area never moves */
+        return NULL;
+    }
+    if (new_size <= old_size) {
+        (void)np_shrink(pool, ptr, old_size, new_size);
+        return ptr;
+    }
+    if (!np__size_ok(new_size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (grows_in_place(pool))
+        NP_GUARDED(pool, done, resize_guarded(pool, ptr, old_size, new_size, true));
+    if (done)
+        return ptr;
+    NP_GUARDED(pool, kind, large_kind_guarded(pool, ptr));
+    void *p = kind == 1 ? np_memalign(pool, new_size, large_alignment(ptr))
+                        : grow_alloc(pool, new_size);
+    if (p == NULL)
+        return NULL;                    /* ENOMEM; ptr untouched */
+    memcpy(p, ptr, old_size);
+    if (kind == 1)
+        (void)np_free(pool, ptr);
+    return p;
 }

@@ -455,7 +455,7 @@ void *np__shared_alloc(np_pool_t *pool, size_t size, size_t align)
     void *p;
 
     if (gen != 0 && size <= sp->region_serve) {
-        unsigned set = (unsigned)((uintptr_t)pool / NP_MIN_POOL_SIZE) % NP_REGION_SETS;
+        unsigned set = (unsigned)((uintptr_t)pool / NP_MIN_SHARED_POOL_SIZE) % NP_REGION_SETS;
         struct region_slot *t = &tls_regions[set][0];
         size_t need = np_align_up(size, align);
 
@@ -598,7 +598,7 @@ static void dump_node(np_reg_node_t *node, void *ctx)
 
     np__shared_lock(pool);
     fprintf(out, "  shared pool %p: %u blocks of %zu B, %zu B used, %zu large (%zu B), "
-            "%llu allocs\n", (void *)pool, pool->nblocks, pool->block_size,
+            "%llu allocs\n", (void *)pool, pool->nblocks, (size_t)pool->block_size,
             np__shared_used(pool), pool->large_count, pool->large_bytes,
             np__shared_allocs(pool));
     np__shared_unlock(pool);

@@ -109,7 +109,7 @@ static void dump_pool(np_pool_t *pool, FILE *out)
     fill_pool_stats(pool, &s);
     fprintf(out, "npool pool %p: %s, block size %zu B, small max %zu B\n", (void *)pool,
             (pool->flags & NP_F_THREAD_POOL) ? "thread pool" :
-            (pool->flags & NP_F_SHARED) ? "shared" : "private", pool->block_size, pool->max);
+            (pool->flags & NP_F_SHARED) ? "shared" : "private", (size_t)pool->block_size, (size_t)pool->max);
     print_stats(out, &s);
     for (np_block_t *b = &pool->d; b; b = b->next, i++) {
         size_t free_bytes = (size_t)(b->end - b->last);

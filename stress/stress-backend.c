@@ -122,6 +122,8 @@ static const size_t block_sizes[] = { 0, NP_MIN_POOL_SIZE, 4096, 16384, 65536 };
 np_pool_t *st_pool_create(struct st_thread *t, unsigned flags, struct st_limits *lim, bool *faulty)
 {
     size_t bs = block_sizes[st_below(t, sizeof(block_sizes) / sizeof(block_sizes[0]))];
+    if (bs == NP_MIN_POOL_SIZE && (flags & NP_SHARED))
+        bs = NP_MIN_SHARED_POOL_SIZE;           /* a shared pool's own minimum */
     np_config_t cfg = { .block_size = bs, .flags = flags };
     unsigned how = (unsigned)st_below(t, 4);
     np_pool_t *pool;

@@ -1,6 +1,6 @@
 # Shared by membug-asan.sh and membug-valgrind.sh (sourced, not run).
 # membug_all RUNNER...: runs ./membug for each bug kind through RUNNER, then
-# its clean twin ("ok"), and asserts the eight outcomes: every bug is reported
+# its clean twin ("ok"), and asserts the ten outcomes: every bug is reported
 # (non-zero exit) naming the line marked "membug:KIND" in membug.c, and every
 # twin exits 0 with an empty report.  Prints "N passed, M failed".
 membug_src=${top_srcdir:-..}/tests/membug.c
@@ -37,7 +37,7 @@ membug_one() {
 }
 
 membug_all() {
-    for kind in overflow reset slack destroy; do
+    for kind in overflow reset slack destroy shrink; do
         membug_one "$kind" bug "$@"
         membug_one "$kind" ok "$@"
     done

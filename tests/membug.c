@@ -9,6 +9,8 @@
  *   reset     a read of an allocation after np_reset
  *   slack     a write past the last allocation of a block, into its slack
  *   destroy   a read after np_destroy (the block stays in the thread cache)
+ *   shrink    a write past what np_shrink left of an allocation that np_grow
+ *             grew in place (the twin writes up to the grown size: clean)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +67,27 @@ static int after_destroy(np_pool_t *pool)
     return 0;
 }
 
+/* The accessible bytes follow np_grow and np_shrink. */
+static int resize(np_pool_t *pool)
+{
+    char *p = np_grow(pool, NULL, 0, 32);
+    if (p == NULL || (p = np_grow(pool, p, 32, 64)) == NULL)   /* the first one may copy */
+        return 1;
+    char *q = np_grow(pool, p, 64, 100);                        /* in place now */
+    if (q != p)
+        return 1;
+    memset(p, 'g', 100);                                        /* past the old 64 */
+    if (np_shrink(pool, p, 100, 40) != 0)
+        return 1;
+    volatile char *v = p;
+    v[39 + 30 * off_by] = 's';                                  /* membug:shrink */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: membug overflow|reset|slack|destroy [ok]\n");
+        fprintf(stderr, "usage: membug overflow|reset|slack|destroy|shrink [ok]\n");
         return 2;
     }
     off_by = argc > 2 && strcmp(argv[2], "ok") == 0 ? 0 : 1;
@@ -85,6 +104,8 @@ int main(int argc, char **argv)
         rc = slack(pool);
     else if (strcmp(argv[1], "destroy") == 0)
         return after_destroy(pool);
+    else if (strcmp(argv[1], "shrink") == 0)
+        rc = resize(pool);
     else
         rc = 2;
     np_destroy(pool);

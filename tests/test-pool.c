@@ -88,21 +88,53 @@ END_TEST
  * second block.  Plain builds only: redzones (ASan, memcheck) and the debug
  * build's own fields take room of their own.
  */
-START_TEST(test_1024_byte_pool_serves_52_allocations_from_its_first_block)
+static int served_from_first_block(size_t size)
 {
-#ifndef NP_DEBUG
-    if (test_redzone() != 0 || test_under_valgrind())
-        return;
-    np_pool_t *pool = test_create_normal(1024);
+    np_pool_t *pool = test_create_normal(size);
     int served = 0;
+    ck_assert_ptr_nonnull(pool);
     for (;;) {
         ck_assert_ptr_nonnull(np_alloc(pool, 16));
         if (stats_of(pool).blocks > 1)
             break;
         served++;
     }
-    ck_assert_int_ge(served, 52);
     np_destroy(pool);
+    return served;
+}
+
+START_TEST(test_1024_byte_pool_serves_52_allocations_from_its_first_block)
+{
+#ifndef NP_DEBUG
+    if (test_redzone() != 0 || test_under_valgrind())
+        return;
+    ck_assert_int_ge(served_from_first_block(1024), 52);
+#endif
+}
+END_TEST
+
+/*
+ * NP_MIN_POOL_SIZE (512, the size of nginx's connection pools' upper end):
+ * a pool of that size has room for at least twenty 16-byte allocations;
+ * one byte less is refused, and a shared pool needs NP_MIN_SHARED_POOL_SIZE.
+ */
+START_TEST(test_min_size_pool_serves_20_allocations_from_its_first_block)
+{
+    ck_assert_uint_eq(NP_MIN_POOL_SIZE, 512);
+    errno = 0;
+    ck_assert_ptr_null(np_create(NP_MIN_POOL_SIZE - 1));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_create_shared(NP_MIN_SHARED_POOL_SIZE - 1));
+    ck_assert_int_eq(errno, EINVAL);
+    np_pool_t *s = np_create_shared(NP_MIN_SHARED_POOL_SIZE);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(np_alloc(s, 16));
+    np_destroy(s);
+#ifndef NP_DEBUG
+    if (test_redzone() != 0 || test_under_valgrind())
+        return;
+    ck_assert_int_ge(served_from_first_block(NP_MIN_POOL_SIZE), 20);
 #endif
 }
 END_TEST
@@ -506,6 +538,7 @@ Suite *suite_pool(void)
     TCase *tc = tcase_create("algorithm");
     tcase_add_test(tc, test_fresh_pool_has_one_block_of_its_size);
     tcase_add_test(tc, test_1024_byte_pool_serves_52_allocations_from_its_first_block);
+    tcase_add_test(tc, test_min_size_pool_serves_20_allocations_from_its_first_block);
     tcase_add_test(tc, test_growth_adds_blocks_of_the_same_size);
     tcase_add_test(tc, test_block_failed_four_times_is_still_used);
     tcase_add_test(tc, test_block_failed_five_times_is_skipped);

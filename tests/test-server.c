@@ -365,6 +365,14 @@ START_TEST(test_reserve_refusals)
     ck_assert_ptr_null(np_reserve(pool, 8));
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(np_cleanup_remove(pool, np_cleanup_head(pool)), 0);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, 8));        /* an empty list is not "never used" */
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_ptr_nonnull(np_cleanup_add(pool, 0)); /* no data: no allocation either */
+    np_reset(pool);
+    errno = 0;
+    ck_assert_ptr_null(np_reserve(pool, 8));        /* found by the fuzz model */
+    ck_assert_int_eq(errno, EINVAL);
     np_destroy(pool);
 
     pool = np_create(0);                        /* so does a large allocation */
@@ -637,6 +645,267 @@ START_TEST(test_children_of_a_shared_parent_from_many_threads)
 }
 END_TEST
 
+/* ---- np_grow and np_shrink ---------------------------------------------------- */
+
+/* Two np_nalloc calls: the first is not the last one, whatever its rounding. */
+START_TEST(test_grow_after_two_nallocs_copies)
+{
+    np_pool_t *pool = test_create_normal(0);
+    char *p = np_nalloc(pool, 3);
+    char *q = np_nalloc(pool, 13);              /* p + round(3) == the cursor */
+    memcpy(p, "abc", 3);
+    memset(q, 'q', 13);
+    char *r = np_grow(pool, p, 3, 100);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_ne(r, p);
+    ck_assert_int_eq(memcmp(r, "abc", 3), 0);
+    memset(r, 'r', 100);
+    for (int i = 0; i < 13; i++)
+        ck_assert_int_eq(q[i], 'q');            /* the neighbour is intact */
+    ck_assert_int_eq(np_shrink(pool, p, 3, 1), -EBUSY);
+    ck_assert_int_eq(np_shrink(pool, q, 13, 1), -EBUSY);   /* r came after it */
+    np_destroy(pool);
+}
+END_TEST
+
+/* An old_size that is not the requested one: never in place. */
+START_TEST(test_grow_with_a_wrong_old_size_copies)
+{
+    np_pool_t *pool = test_create_normal(0);
+    char *a = np_grow(pool, NULL, 0, 16);       /* recorded as the newest */
+    ck_assert_ptr_nonnull(a);
+    memset(a, 'a', 16);
+    char *b = np_grow(pool, a, 16, 40);         /* in place: a is the newest */
+    ck_assert_ptr_eq(b, a);
+    char *c = np_grow(pool, b, 32, 64);         /* it was 40, not 32 */
+    ck_assert_ptr_ne(c, b);
+    ck_assert_int_eq(np_shrink(pool, c, 60, 10), -EBUSY);  /* 64, not 60 */
+    char *d = np_alloc(pool, 16);
+    memset(d, 'd', 16);
+    char *e = np_grow(pool, c, 64, 32 * 1024);  /* large now */
+    ck_assert_ptr_nonnull(e);
+    for (int i = 0; i < 16; i++) {
+        ck_assert_int_eq(e[i], 'a');
+        ck_assert_int_eq(d[i], 'd');
+    }
+    np_destroy(pool);
+}
+END_TEST
+
+/* np_alloc and np_nalloc mixed: only the exact newest grows in place, and
+ * its kind's alignment stays. */
+START_TEST(test_grow_in_place_keeps_kind_and_neighbours)
+{
+    np_pool_t *pool = test_create_normal(0);
+    np_stats_t before, after;
+    unsigned char *x = np_nalloc(pool, 5);
+    memset(x, 'x', 5);
+    unsigned char *p = np_grow(pool, NULL, 0, 10);  /* aligned kind */
+    ck_assert_uint_eq((uintptr_t)p % NP_ALIGNMENT, 0);
+    memset(p, 'p', 10);
+    ck_assert_int_eq(np_pool_stats(pool, &before), 0);
+    size_t n = 10;
+    for (; n < 2000; n += 37) {
+        unsigned char *g = np_grow(pool, p, n, n + 37);
+        ck_assert_ptr_eq(g, p);
+        memset(p + n, 'p', 37);
+    }
+    ck_assert_uint_eq(n, 2008);
+    ck_assert_int_eq(np_pool_stats(pool, &after), 0);
+    ck_assert_uint_eq(after.allocs, before.allocs);     /* grown, not allocated */
+    ck_assert_uint_eq(after.used_bytes - before.used_bytes,
+                      ((2008 + test_redzone() + NP_ALIGNMENT - 1) & ~(size_t)(NP_ALIGNMENT - 1)) -
+                      ((10 + test_redzone() + NP_ALIGNMENT - 1) & ~(size_t)(NP_ALIGNMENT - 1)));
+    unsigned char *next = np_alloc(pool, 8);    /* after the grown one */
+    ck_assert(next >= p + 2008);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(x[i], 'x');
+    ck_assert_int_eq(np_shrink(pool, p, 2008, 100), -EBUSY);   /* next came after */
+    unsigned char *s = np_nalloc(pool, 7);      /* packed kind grows packed */
+    unsigned char *s2 = np_grow(pool, s, 7, 9);
+    if (test_inline_path()) {
+        ck_assert_ptr_ne(s2, s);                /* the inline path served s: a copy */
+        ck_assert_ptr_eq(np_grow(pool, s2, 9, 11), s2);
+    } else {
+        ck_assert_ptr_eq(s2, s);
+    }
+    np_destroy(pool);
+}
+END_TEST
+
+/* The newest allocation was served from a later block while current stayed. */
+START_TEST(test_grow_in_a_later_block_than_current)
+{
+    np_pool_t *pool = test_create_normal(1024);
+    char *a = np_alloc(pool, 600);              /* the first block: ~200 left */
+    char *b = np_alloc(pool, 500);              /* a second block; current stays */
+    char *c = np_alloc(pool, 100);              /* the first block again */
+    char *d = np_grow(pool, NULL, 0, 300);      /* too big for the first: the second */
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(d > b);                           /* in b's block, after it */
+    ck_assert(d < b + 1024);
+    memset(b, 'b', 500);
+    memset(c, 'c', 100);
+    char *e = np_alloc(pool, 16);               /* the first block: not after d */
+    ck_assert_ptr_nonnull(e);
+    ck_assert(e < a + 1024 && e > a);
+    ck_assert_ptr_eq(np_grow(pool, d, 300, 400), d);    /* still room there */
+    memset(d, 'd', 400);
+    ck_assert_int_eq(np_shrink(pool, d, 400, 200), 0);
+    ck_assert_ptr_eq(np_grow(pool, d, 200, 450), d);
+    ck_assert_ptr_ne(np_grow(pool, d, 450, 900), d);    /* no room left there */
+    for (int i = 0; i < 500; i++)
+        ck_assert_int_eq(b[i], 'b');
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(c[i], 'c');
+    np_destroy(pool);
+}
+END_TEST
+
+/* A shared pool's np_grow always copies: the pointer may be in another
+ * thread's region, where that thread allocates next. */
+static void *alloc_in_thread(void *arg)
+{
+    np_pool_t *pool = arg;
+    char *p = np_grow(pool, NULL, 0, 32);
+    if (p)
+        memset(p, 't', 32);
+    return p;
+}
+
+START_TEST(test_grow_on_a_shared_pool_copies)
+{
+    np_pool_t *pool = np_create_shared(0);
+    pthread_t t;
+    void *res;
+    ck_assert_int_eq(pthread_create(&t, NULL, alloc_in_thread, pool), 0);
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    char *p = res;
+    ck_assert_ptr_nonnull(p);
+    char *g = np_grow(pool, p, 32, 64);
+    ck_assert_ptr_ne(g, p);
+    for (int i = 0; i < 32; i++)
+        ck_assert_int_eq(g[i], 't');
+    ck_assert_int_eq(np_shrink(pool, g, 64, 8), -EBUSY);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_grow_a_memalign_allocation_keeps_alignment)
+{
+    np_pool_t *pool = np_create(0);
+    np_stats_t st;
+    unsigned char *p = np_memalign(pool, 5000, 4096);
+    ck_assert_ptr_nonnull(p);
+    fill_pattern(p, 5000, 9);
+    unsigned char *g = np_grow(pool, p, 5000, 50000);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq((uintptr_t)g % 4096, 0);
+    ck_assert(check_pattern(g, 5000, 9));
+    ck_assert_int_eq(np_free(pool, p), -ENOENT);        /* the original was released */
+    ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.large_count, 1);
+    ck_assert_uint_eq(st.large_bytes, 50000);
+    ck_assert_int_eq(np_shrink(pool, g, 50000, 10), -EBUSY);   /* large: never */
+    ck_assert_int_eq(np_free(pool, g), 0);
+    np_destroy(pool);
+}
+END_TEST
+
+START_TEST(test_grow_and_shrink_refusals)
+{
+    np_pool_t *pool = test_create_normal(0);
+    unsigned char *r = np_reserve(pool, 64);
+    ck_assert_ptr_nonnull(r);
+    errno = 0;
+    ck_assert_ptr_null(np_grow(pool, r, 64, 128));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(np_shrink(pool, r, 64, 8), -EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_grow(NULL, NULL, 0, 8));
+    ck_assert_int_eq(errno, EINVAL);
+    char *p = np_grow(pool, NULL, 0, 32);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(np_shrink(NULL, p, 32, 8), -EINVAL);
+    ck_assert_int_eq(np_shrink(pool, NULL, 32, 8), -EINVAL);
+    ck_assert_int_eq(np_shrink(pool, p, 32, 33), -EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(np_grow(pool, p, 32, SIZE_MAX));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_ptr_eq(np_grow(pool, p, 32, 32), p);      /* no growth */
+    ck_assert_ptr_eq(np_grow(pool, p, 32, 16), p);      /* a shrink */
+    ck_assert_ptr_eq(np_grow(pool, p, 16, 32), p);      /* in place again */
+    np_destroy(pool);
+}
+END_TEST
+
+/* OOM: the original is untouched and the pool usable. */
+START_TEST(test_grow_out_of_memory_leaves_the_original)
+{
+    test_backend_t tb;
+    np_backend_t be;
+    test_backend_init(&tb, &be);
+    np_config_t cfg = { .block_size = 1024, .backend = &be };
+    np_pool_t *pool = test_create_ex_normal(&cfg);
+    char *p = np_grow(pool, NULL, 0, 500);
+    memset(p, 'p', 500);
+    tb.fail_at = tb.calls + 1;
+    errno = 0;
+    ck_assert_ptr_null(np_grow(pool, p, 500, 5000));    /* large: the backend fails */
+    ck_assert_int_eq(errno, ENOMEM);
+    for (int i = 0; i < 500; i++)
+        ck_assert_int_eq(p[i], 'p');
+    ck_assert_ptr_eq(np_grow(pool, p, 500, 600), p);    /* still the newest */
+    np_destroy(pool);
+    ck_assert_uint_eq(tb.live, 0);
+}
+END_TEST
+
+/* A doubling array of 100,000 ints and a string builder, as servers use them. */
+START_TEST(test_grow_doubling_array_and_string_builder)
+{
+    np_pool_t *pool = test_create_normal(0);
+    size_t cap = 4;
+    int *a = np_grow(pool, NULL, 0, cap * sizeof(int));
+    for (int i = 0; i < 100000; i++) {
+        if ((size_t)i == cap) {
+            a = np_grow(pool, a, cap * sizeof(int), 2 * cap * sizeof(int));
+            ck_assert_ptr_nonnull(a);
+            cap *= 2;
+        }
+        a[i] = i * 3;
+    }
+    for (int i = 0; i < 100000; i++)
+        ck_assert_int_eq(a[i], i * 3);
+    np_stats_t st;
+    ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.large_count, 1);               /* the old large copies were released */
+    ck_assert_uint_eq(st.large_bytes, cap * sizeof(int));
+    np_reset(pool);
+
+    size_t len = 0, room = 0;
+    char *s = NULL;
+    char want[4096];
+    for (int i = 0; len + 8 < sizeof(want); i++) {
+        char piece[16];
+        int n = snprintf(piece, sizeof(piece), "%d,", i);
+        if (len + (size_t)n + 1 > room) {
+            s = np_grow(pool, s, room, len + (size_t)n + 1);
+            ck_assert_ptr_nonnull(s);
+            room = len + (size_t)n + 1;
+        }
+        memcpy(s + len, piece, (size_t)n + 1);
+        memcpy(want + len, piece, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    ck_assert_str_eq(s, want);
+    ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+    ck_assert_uint_le(st.used_bytes, room + test_redzone() + NP_ALIGNMENT);  /* in place: linear */
+    np_destroy(pool);
+}
+END_TEST
+
 Suite *suite_server(void)
 {
     Suite *s = suite_create("server");
@@ -661,6 +930,15 @@ Suite *suite_server(void)
     tcase_add_test(tc, test_child_removed_record_leaves_child_to_caller);
     tcase_add_test(tc, test_child_uses_the_parent_backend_and_oom_leaks_nothing);
     tcase_add_test(tc, test_children_of_a_shared_parent_from_many_threads);
+    tcase_add_test(tc, test_grow_after_two_nallocs_copies);
+    tcase_add_test(tc, test_grow_with_a_wrong_old_size_copies);
+    tcase_add_test(tc, test_grow_in_place_keeps_kind_and_neighbours);
+    tcase_add_test(tc, test_grow_in_a_later_block_than_current);
+    tcase_add_test(tc, test_grow_on_a_shared_pool_copies);
+    tcase_add_test(tc, test_grow_a_memalign_allocation_keeps_alignment);
+    tcase_add_test(tc, test_grow_and_shrink_refusals);
+    tcase_add_test(tc, test_grow_out_of_memory_leaves_the_original);
+    tcase_add_test(tc, test_grow_doubling_array_and_string_builder);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -391,7 +391,7 @@ static int claimed_regions(np_pool_t *pool)
 
 /*
  * Two shared pools that fall in the same set of a thread's region cache
- * (src/shared.c: address / NP_MIN_POOL_SIZE % 4) both keep their regions
+ * (src/shared.c: address / NP_MIN_SHARED_POOL_SIZE % 4) both keep their regions
  * while the thread alternates between them.
  */
 START_TEST(test_shared_pools_in_one_cache_set_both_keep_regions)
@@ -403,8 +403,8 @@ START_TEST(test_shared_pools_in_one_cache_set_both_keep_regions)
         pools[made] = create_shared_normal();
         ck_assert_ptr_nonnull(pools[made]);
         for (int j = 0; j < made && b == NULL; j++) {
-            if ((uintptr_t)pools[j] / NP_MIN_POOL_SIZE % 4 ==
-                (uintptr_t)pools[made] / NP_MIN_POOL_SIZE % 4) {
+            if ((uintptr_t)pools[j] / NP_MIN_SHARED_POOL_SIZE % 4 ==
+                (uintptr_t)pools[made] / NP_MIN_SHARED_POOL_SIZE % 4) {
                 a = pools[j];
                 b = pools[made];
             }
