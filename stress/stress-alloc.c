@@ -208,3 +208,99 @@ void st_check_pool_stats(struct st_thread *t, np_pool_t *pool, const struct st_r
         st_fail(t, "np_pool_stats: %zu large allocations (%zu bytes), expected %zu (%zu bytes)",
                 s.large_count, s.large_bytes, rs->large_count, rs->large_bytes);
 }
+
+/*
+ * np_grow a random record: a small one to a size still small, a large one
+ * to a larger large size.  In place (same pointer) only for a small one;
+ * a copy keeps the bytes, releases a large original and keeps a small one
+ * (it stays recorded).  NULL only as expected ENOMEM, the original intact.
+ */
+bool st_grow_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs,
+                    const struct st_limits *lim, bool faulty)
+{
+    if (rs->n == 0 || rs->n >= ST_MAXREC)
+        return true;
+    unsigned i = (unsigned)st_below(t, rs->n);
+    struct st_rec r = rs->r[i];
+    if (!r.large && r.size >= lim->small_max)
+        return true;
+    size_t new_size = r.large ? r.size + 1 + (size_t)st_below(t, 2 * st_g.page)
+                              : r.size + (size_t)st_below(t, lim->small_max - r.size + 1);
+
+    if (!r.large && new_size > lim->small_max)
+        new_size = lim->small_max;
+    if (new_size <= r.size)
+        return true;
+    st_verify(t, &r, "before np_grow");
+    unsigned char *p = np_grow(pool, r.p, r.size, new_size);
+    if (p == NULL) {
+        st_null(t, faulty, "np_grow");
+        st_verify(t, &r, "after a failed np_grow");
+        return false;
+    }
+    struct st_rec moved = { p, r.size, r.key, r.large };
+    st_verify(t, &moved, "np_grow's result");
+    uint64_t key = st_key(t->id, ++t->seq);
+    st_fill(p, new_size, key);
+    if (p == r.p && r.large)
+        st_fail(t, "np_grow grew large allocation %p in place", (void *)p);
+    if (r.large) {
+        rs->r[i] = (struct st_rec){ p, new_size, key, true };
+        rs->large_bytes += new_size - r.size;
+    } else if (p == r.p) {
+        rs->r[i].size = new_size;
+        rs->r[i].key = key;
+    } else {
+        check_align(t, p, NP_ALIGNMENT, "np_grow (copy)");
+        rs->r[rs->n++] = (struct st_rec){ p, new_size, key, false };
+    }
+    return true;
+}
+
+/* np_shrink a random record: 0 or -EBUSY, never 0 for a large one. */
+void st_shrink_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs)
+{
+    if (rs->n == 0)
+        return;
+    unsigned i = (unsigned)st_below(t, rs->n);
+    struct st_rec *r = &rs->r[i];
+    size_t new_size = (size_t)st_below(t, r->size + 1);
+    int rc = np_shrink(pool, r->p, r->size, new_size);
+
+    if (rc != 0 && rc != -EBUSY)
+        st_fail(t, "np_shrink returned %d", rc);
+    if (rc == 0 && r->large)
+        st_fail(t, "np_shrink shrank large allocation %p", (void *)r->p);
+    if (rc == 0)
+        r->size = new_size;
+    st_verify(t, r, "after np_shrink");
+}
+
+/* np_strcat of three filled pieces: one allocation, their concatenation. */
+bool st_strcat_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs, bool faulty)
+{
+    char piece[3][40], want[121];
+    size_t len = 0;
+
+    if (rs->n >= ST_MAXREC)
+        return true;
+    for (int k = 0; k < 3; k++) {
+        size_t n = (size_t)st_below(t, sizeof(piece[k]));
+        for (size_t i = 0; i < n; i++)
+            piece[k][i] = (char)('a' + st_below(t, 26));
+        piece[k][n] = '\0';
+        memcpy(want + len, piece[k], n + 1);
+        len += n;
+    }
+    char *s = np_strcat(pool, piece[0], piece[1], piece[2], (char *)NULL);
+    if (s == NULL) {
+        st_null(t, faulty, "np_strcat");
+        return false;
+    }
+    if (strcmp(s, want) != 0)
+        st_fail(t, "np_strcat: \"%s\", expected \"%s\"", s, want);
+    uint64_t key = st_key(t->id, ++t->seq);
+    st_fill(s, len + 1, key);
+    rs->r[rs->n++] = (struct st_rec){ (unsigned char *)s, len + 1, key, false };
+    return true;
+}

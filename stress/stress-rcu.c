@@ -1,14 +1,17 @@
 /*
- * npool-stress, mode "rcu": the configuration-reload pattern.  A publisher
- * builds a configuration in a new pool, publishes it through an atomic
- * pointer and retires the previous one with np_destroy_deferred.  Readers
- * load the pointer inside np_rcu_read_lock() and verify every byte of the
- * configuration.  The retired pool's cleanup poisons the configuration
+ * npool-stress, mode "rcu": the configuration-reload pattern, with npool's
+ * own RCU helpers as the header shows them.  A publisher builds a
+ * configuration in a new pool, publishes it with np_rcu_assign (publishers
+ * take turns under a mutex) and retires the previous one: mostly with
+ * np_destroy_deferred, sometimes with np_rcu_synchronize and np_destroy.
+ * Readers load the pointer with np_rcu_deref inside np_rcu_read_lock() and
+ * verify every byte of the configuration.  The retired pool's cleanup poisons the configuration
  * before the memory goes: a reader that could still see it (a grace period
  * cut short) reads poison and fails, and TSan sees the race.
  */
 #include "stress.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +27,8 @@ struct cfg {
     struct st_tracker *tr;
 };
 
-static _Atomic(struct cfg *) published;
+static struct cfg *published;              /* np_rcu_assign / np_rcu_deref */
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void verify_cfg(struct st_thread *t, const struct cfg *c, const char *where)
 {
@@ -82,6 +86,30 @@ static void retire(struct cfg *old)
     np_destroy_deferred(old->pool);
 }
 
+/* After a grace period no reader sees old: destroy it here. */
+static void retire_now(struct st_thread *t, struct cfg *old)
+{
+    struct st_tracker *tr = old->tr;
+
+    errno = 0;
+    np_rcu_synchronize();
+    if (errno == EDEADLK)
+        st_fail(t, "np_rcu_synchronize refused outside a read section");
+    np_destroy(old->pool);
+    st_tracker_expect_done(t, tr, "np_destroy after np_rcu_synchronize");
+    free(tr);
+}
+
+/* Swap the published configuration; publishers take turns. */
+static struct cfg *swap_published(struct cfg *c)
+{
+    pthread_mutex_lock(&publish_lock);
+    struct cfg *old = published;        /* only publishers write it: a plain read */
+    np_rcu_assign(&published, c);
+    pthread_mutex_unlock(&publish_lock);
+    return old;
+}
+
 static void publish(struct st_thread *t)
 {
     struct st_limits lim;
@@ -99,22 +127,30 @@ static void publish(struct st_thread *t)
     }
     c->tr = tr;
     atomic_fetch_add_explicit(&st_g.rcu_published, 1, memory_order_relaxed);
-    struct cfg *old = atomic_exchange_explicit(&published, c, memory_order_acq_rel);
-    if (old)
+    struct cfg *old = swap_published(c);
+    if (old && st_below(t, 4) == 0)
+        retire_now(t, old);
+    else if (old)
         retire(old);
 }
 
 static void read_side(struct st_thread *t)
 {
     np_rcu_read_lock();
-    struct cfg *c = atomic_load_explicit(&published, memory_order_acquire);
+    struct cfg *c = np_rcu_deref(&published);
     if (c)
         verify_cfg(t, c, "reader");
     if (st_below(t, 4) == 0) {          /* read sections nest */
         np_rcu_read_lock();
-        if ((c = atomic_load_explicit(&published, memory_order_acquire)) != NULL)
+        if ((c = np_rcu_deref(&published)) != NULL)
             verify_cfg(t, c, "nested reader");
         np_rcu_read_unlock();
+    }
+    if (st_below(t, 64) == 0) {         /* np_rcu_synchronize inside a section: refused */
+        errno = 0;
+        np_rcu_synchronize();
+        if (errno != EDEADLK)
+            st_fail(t, "np_rcu_synchronize inside a read section did not fail with EDEADLK");
     }
     np_rcu_read_unlock();
 }
@@ -132,7 +168,7 @@ void st_rcu_step(struct st_thread *t)
 
 void st_rcu_fini(struct st_thread *t)
 {
-    struct cfg *old = atomic_exchange(&published, NULL);
+    struct cfg *old = swap_published(NULL);
 
     (void)t;
     if (old)

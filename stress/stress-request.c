@@ -5,9 +5,15 @@
  * ends with np_destroy, np_destroy_deferred, or a hand-over: it is parked in
  * a mutex-guarded mailbox and another thread picks it up, verifies it and
  * carries on (pools may move between threads when the hand-over syncs).
+ * The 1.1 calls join the mix: some requests np_reserve a header that must
+ * survive every reset, records grow and shrink (np_grow, np_shrink),
+ * np_strcat builds strings, and child pools (np_create_child, each with a
+ * sentinel cleanup) are destroyed early or left to the request's reset or
+ * destroy.
  */
 #include "stress.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 struct st_req {
@@ -16,7 +22,14 @@ struct st_req {
     bool faulty;
     struct st_tracker *tr;
     struct st_recs rs;
+    struct st_rec res;              /* np_reserve'd header (p NULL: none) */
 };
+
+static void verify_reserved(struct st_thread *t, const struct st_req *r, const char *where)
+{
+    if (r->res.p)
+        st_verify(t, &r->res, where);
+}
 
 #define BOX_SLOTS 4
 
@@ -60,6 +73,17 @@ static struct st_req *req_new(struct st_thread *t)
         free(r);
         return NULL;
     }
+    if (st_below(t, 4) == 0) {          /* before anything else, or it is refused */
+        size_t n = 8 + (size_t)st_below(t, 120);
+        unsigned char *h = np_reserve(r->pool, n);
+        if (h == NULL)
+            st_fail(t, "np_reserve(%zu) of a new pool failed (errno %d)", n, errno);
+        for (size_t i = 0; i < n; i++)
+            if (h[i] != 0)
+                st_fail(t, "np_reserve: byte %zu is not zero", i);
+        r->res = (struct st_rec){ h, n, st_key(t->id, ++t->seq), false };
+        st_fill(h, n, r->res.key);
+    }
     r->tr = st_tracker_new(t, true);
     if (!st_arm(t, r->pool, r->tr, r->faulty)) {
         np_destroy(r->pool);
@@ -73,6 +97,7 @@ static struct st_req *req_new(struct st_thread *t)
 static void req_destroy(struct st_thread *t, struct st_req *r)
 {
     st_verify_all(t, &r->rs, "before np_destroy");
+    verify_reserved(t, r, "before np_destroy");
     np_destroy(r->pool);
     st_tracker_expect_done(t, r->tr, "np_destroy");
     free(r->tr);
@@ -82,6 +107,7 @@ static void req_destroy(struct st_thread *t, struct st_req *r)
 static void req_destroy_deferred(struct st_thread *t, struct st_req *r)
 {
     st_verify_all(t, &r->rs, "before np_destroy_deferred");
+    verify_reserved(t, r, "before np_destroy_deferred");
     st_tracker_defer(r->tr);            /* the sentinel frees it on liburcu's thread */
     np_destroy_deferred(r->pool);
     free(r);
@@ -93,6 +119,9 @@ static bool req_reset(struct st_thread *t, struct st_req *r)
     st_verify_all(t, &r->rs, "before np_reset");
     np_reset(r->pool);
     st_tracker_expect_done(t, r->tr, "np_reset");
+    verify_reserved(t, r, "after np_reset");
+    if (r->res.p && np_reserve(r->pool, 8) != NULL)
+        st_fail(t, "np_reserve succeeded on a pool that was used");
     st_recs_clear(&r->rs);
     st_check_pool_stats(t, r->pool, &r->rs);
     if (st_arm(t, r->pool, r->tr, r->faulty))
@@ -103,6 +132,35 @@ static bool req_reset(struct st_thread *t, struct st_req *r)
     return false;
 }
 
+/* A child pool with a sentinel, used a little; destroyed now or by the request. */
+static void req_child(struct st_thread *t, struct st_req *r)
+{
+    size_t bs = (size_t)NP_MIN_POOL_SIZE << st_below(t, 5);
+    np_pool_t *c = np_create_child(r->pool, bs);
+    struct st_limits lim;
+    struct st_recs rs;
+
+    if (c == NULL) {
+        st_null(t, r->faulty, "np_create_child");
+        return;
+    }
+    struct st_tracker *tr = st_tracker_new(t, true);
+    if (!st_arm(t, c, tr, r->faulty)) {
+        np_destroy(c);
+        free(tr);
+        return;
+    }
+    st_tracker_defer(tr);               /* its sentinel frees it when the child goes */
+    st_limits_for(&lim, bs, 0);
+    st_recs_clear(&rs);
+    for (unsigned n = (unsigned)st_below(t, 8); n; n--)
+        if (!st_alloc_random(t, c, &rs, &lim, r->faulty))
+            break;
+    st_verify_all(t, &rs, "child pool");
+    if (st_below(t, 2))
+        np_destroy(c);
+}
+
 /* One random operation; false: the request ended. */
 static bool req_op(struct st_thread *t, struct st_req *r)
 {
@@ -111,12 +169,20 @@ static bool req_op(struct st_thread *t, struct st_req *r)
     t->ops[ST_REQUEST]++;
     if (r->rs.n == ST_MAXREC || op >= 97)
         return req_reset(t, r);
-    if (op < 62)
+    if (op < 56)
         st_alloc_random(t, r->pool, &r->rs, &r->lim, r->faulty);
-    else if (op < 74)
+    else if (op < 66)
         st_free_random(t, r->pool, &r->rs, true);
-    else if (op < 84)
+    else if (op < 76)
         st_cleanup_add(t, r->pool, r->tr, r->faulty);
+    else if (op < 80)
+        st_grow_random(t, r->pool, &r->rs, &r->lim, r->faulty);
+    else if (op < 82)
+        st_shrink_random(t, r->pool, &r->rs);
+    else if (op < 83)
+        st_strcat_random(t, r->pool, &r->rs, r->faulty);
+    else if (op < 84)
+        req_child(t, r);
     else if (op < 90)
         st_verify_all(t, &r->rs, "request");
     else
@@ -142,7 +208,7 @@ void st_request_step(struct st_thread *t)
     struct st_req *r = st_below(t, 2) ? box_take() : NULL;
 
     if (r)
-        st_verify_all(t, &r->rs, "after hand-over");
+        st_verify_all(t, &r->rs, "after hand-over"), verify_reserved(t, r, "after hand-over");
     else if ((r = req_new(t)) == NULL)
         return;
     for (unsigned n = 8 + (unsigned)st_below(t, 120); n; n--) {

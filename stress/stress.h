@@ -146,6 +146,12 @@ void st_free_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs, bo
 /* Compare np_pool_stats' large figures with the records (private pools). */
 void st_check_pool_stats(struct st_thread *t, np_pool_t *pool, const struct st_recs *rs);
 void st_recs_clear(struct st_recs *rs);
+/* The 1.1 calls on a random record (np_grow, np_shrink) and np_strcat;
+ * false: expected ENOMEM on a faulty pool. */
+bool st_grow_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs,
+                    const struct st_limits *lim, bool faulty);
+void st_shrink_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs);
+bool st_strcat_random(struct st_thread *t, np_pool_t *pool, struct st_recs *rs, bool faulty);
 
 /* ---- cleanup trackers (stress-util.c) ---------------------------------------------- */
 
