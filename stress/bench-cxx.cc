@@ -955,3 +955,35 @@ const bench_impl_t *bench_cxx_impls(size_t *n)
 }
 
 } // extern "C"
+
+/* ---- the append report (bench-append.c): a pmr vector and a std::vector ---- */
+
+extern "C" uint64_t bench_append_pmr_vector(size_t n)
+{
+    std::pmr::monotonic_buffer_resource r(std::pmr::new_delete_resource());
+    std::pmr::vector<uint32_t> v(&r);
+
+    for (size_t i = 0; i < n; i++)
+        v.push_back((uint32_t)i);
+    return (uint64_t)v[n / 2] + v[n - 1] + v.size();
+}
+
+extern "C" uint64_t bench_append_np_pmr_vector(size_t n)
+{
+    np::pool p;
+    np::resource r(p.get());
+    std::pmr::vector<uint32_t> v(&r);
+
+    for (size_t i = 0; i < n; i++)
+        v.push_back((uint32_t)i);
+    return (uint64_t)v[n / 2] + v[n - 1] + v.size();
+}
+
+extern "C" uint64_t bench_append_std_vector(size_t n)
+{
+    std::vector<uint32_t> v;
+
+    for (size_t i = 0; i < n; i++)
+        v.push_back((uint32_t)i);
+    return (uint64_t)v[n / 2] + v[n - 1] + v.size();
+}

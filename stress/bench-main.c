@@ -50,8 +50,11 @@ static struct {
     size_t epoch;               /* shared workload: requests per thread between releases */
     uint64_t seed;
     bool csv, extra;
+    size_t append;              /* items of the append report; 0: none */
+    bool append_only;
     bool *mix_on, *impl_on;
-} opt = { .rounds = 5, .requests = 10000, .epoch = 32, .seed = 1, .extra = true };
+} opt = { .rounds = 5, .requests = 10000, .epoch = 32, .seed = 1, .extra = true,
+          .append = 1000000 };
 
 static void usage(FILE *out)
 {
@@ -65,7 +68,10 @@ static void usage(FILE *out)
             "  --epoch N        shared workload: requests per thread between releases (default 32)\n"
             "  --seed N         size sequence seed (default 1)\n"
             "  --csv            comma-separated output\n"
-            "  --no-extra       skip the npool space / backend-call reports and the target summary\n"
+            "  --no-extra       skip the npool space / backend-call reports, the append report\n"
+            "                   and the target summary\n"
+            "  --append N       only the append report: N items onto growing arrays (np_grow,\n"
+            "                   realloc, pmr vectors; default N in the full run: 1000000)\n"
             "  --list           list workloads and implementations\n");
     fprintf(out, "workloads:");
     for (size_t m = 0; m < bench_nmixes; m++)
@@ -158,6 +164,7 @@ static void parse_options(int argc, char **argv)
         { "requests", required_argument, NULL, 'n' }, { "epoch", required_argument, NULL, 'e' },
         { "seed", required_argument, NULL, 's' }, { "csv", no_argument, NULL, 'c' },
         { "no-extra", no_argument, NULL, 'x' }, { "list", no_argument, NULL, 'l' },
+        { "append", required_argument, NULL, 'a' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     const char *mixes = NULL, *impls = NULL;
@@ -176,6 +183,7 @@ static void parse_options(int argc, char **argv)
         case 's': opt.seed = parse_count(optarg, "--seed"); break;
         case 'c': opt.csv = true; break;
         case 'x': opt.extra = false; break;
+        case 'a': opt.append = parse_count(optarg, "--append"), opt.append_only = true; break;
         case 'l': list(); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -720,6 +728,10 @@ int main(int argc, char **argv)
 {
     bench_impls_init();
     parse_options(argc, argv);
+    if (opt.append_only) {
+        bench_append_report(opt.append, opt.rounds, opt.csv);
+        return 0;
+    }
     figures = calloc(bench_nmixes * opt.threads * bench_nimpls, sizeof(*figures));
     mix_allocs = calloc(bench_nmixes, sizeof(*mix_allocs));
     if (figures == NULL || mix_allocs == NULL)
@@ -744,6 +756,8 @@ int main(int argc, char **argv)
         double space = report_space(opt.seed);
         report_calls(sizes, &calls);
         free(sizes);
+        if (!opt.csv)
+            bench_append_report(opt.append, opt.rounds, false);
         report_targets(space, &calls);
     }
     return 0;

@@ -6,7 +6,7 @@
 # structures itself (a checksum mismatch is exit status 1).
 out=$(./npool-bench --rounds 1 --requests 20 --threads 2 --epoch 4) || exit 1
 printf '%s\n' "$out"
-for row in '^np-thread ' '^np-create ' '^np-shared ' '^bump ' 'targets'; do
+for row in '^np-thread ' '^np-create ' '^np-shared ' '^bump ' 'targets' '^append: ' '^  np-grow ' '^  realloc '; do
   printf '%s\n' "$out" | grep -q "$row" || { echo "bench-smoke: no '$row' in the output" >&2; exit 1; }
 done
 ./npool-bench --list | grep -q '^  pmr-request ' || { echo "bench-smoke: no pmr-request (no C++ peers)"; exit 0; }
@@ -22,3 +22,7 @@ done
 csv=$(./npool-bench --workload pmr-request --rounds 1 --requests 10 --threads 1 --csv --no-extra) || exit 1
 rows=$(printf '%s\n' "$csv" | awk -F, '!/^#/ && $1 == "pmr-request" && NF == 15 && $14 > 0 && $15 > 0' | wc -l)
 [ "$rows" -eq 7 ] || { printf '%s\n' "$csv"; echo "bench-smoke: pmr-request CSV: $rows of 7 rows well formed" >&2; exit 1; }
+# The append report alone, in CSV: every row checks its own array (exit 1).
+app=$(./npool-bench --append 5000 --rounds 1 --csv) || exit 1
+rows=$(printf '%s\n' "$app" | awk -F, '$2 == 5000 && $4 > 0 && $6 > 0' | wc -l)
+[ "$rows" -eq 6 ] || { printf '%s\n' "$app"; echo "bench-smoke: append CSV: $rows of 6 rows" >&2; exit 1; }

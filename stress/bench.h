@@ -174,6 +174,18 @@ typedef struct bench_calls_s {
 void bench_space(const uint32_t *sizes, bench_space_t *out);
 void bench_backend_calls(const uint32_t *sizes, bench_calls_t *out);
 
+/* ---- bench-append.c: appending items to a growing array --------------------- */
+
+/* Append n 4-byte items to a pool-backed array (np_grow), a realloc'd one
+ * and (C++ peers) pmr vectors; rounds interleaved, medians printed. */
+void bench_append_report(size_t n, unsigned rounds, bool csv);
+#ifdef HAVE_CXX_PEERS
+/* bench-cxx.cc: each returns a checksum of what it appended. */
+uint64_t bench_append_pmr_vector(size_t n);     /* over monotonic_buffer_resource */
+uint64_t bench_append_np_pmr_vector(size_t n);  /* over np::resource of an np::pool */
+uint64_t bench_append_std_vector(size_t n);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
