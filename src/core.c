@@ -174,8 +174,10 @@ static inline bool fits(const np_block_t *b, size_t need, size_t align, unsigned
 /* The newest small allocation, for np_grow and np_shrink. */
 static inline void set_last(np_pool_t *pool, unsigned char *m, size_t size, size_t align)
 {
+    np_assert(align == 1 || align % NP_ALIGNMENT == 0);
     pool->last = m;
-    pool->last_size = (uint32_t)size | (align == 1 ? NP_LAST_PACKED : 0);
+    /* align 1 sets NP_LAST_PACKED; any multiple of 16 shifts out of 32 bits */
+    pool->last_size = (uint32_t)size | (uint32_t)((uint64_t)align << 31);
 }
 
 static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_t size,
