@@ -206,6 +206,7 @@ struct slot {
     struct { unsigned char *p; size_t size; uint64_t key; } res[4];    /* np_reserve'd */
     unsigned nres;
     bool used, tried;                   /* surely used; a call that may have used it */
+    bool shared;
     int file_fds[MAXC];                 /* armed file cleanups (negative fds: never closed) */
     unsigned nfiles;
 };
@@ -543,7 +544,9 @@ static void add_cleanup_id(struct slot *s, unsigned id, np_pool_t *child)
 {
     s->cleanup_child[s->nc] = child;
     s->cleanup_ids[s->nc++] = id;
-    s->used = true;
+    if (!s->shared)                     /* a shared pool that only held records is new again
+                                           once they are gone */
+        s->used = true;
 }
 
 /* A cleanup that uses its pool while the pool is reset or destroyed. */
@@ -733,6 +736,7 @@ static void op_create(struct slot *s, struct input *in)
         return;
     }
     *s = (struct slot){ .pool = pool, .custom = cfg.backend != NULL,
+                        .shared = (cfg.flags & NP_SHARED) != 0,
                         .block_size = bs ? bs : NP_DEFAULT_POOL_SIZE,
                         .min_large_seen = SIZE_MAX };
     if (pool == NULL)

@@ -212,7 +212,8 @@ NP_API np_pool_t *np_create_child(np_pool_t *parent, size_t size);
  * (1.1) size bytes at the start of the pool's first block that survive every
  * np_reset until np_destroy: aligned to NP_ALIGNMENT, zeroed, with a redzone
  * after them where redzones are on, under NPOOL_DEBUG_PALLOC too.  Only
- * before the pool's first allocation, cleanup or large allocation; repeated
+ * before the pool's first allocation, cleanup or large allocation (a shared
+ * pool: while it holds none, and has made no allocation); repeated
  * calls before that add up (each returns its own area).  The reserved bytes
  * leave the first block, not the block size of later blocks; they are not
  * counted in np_stats_t.used.  Same threads as np_alloc; a shared pool's

@@ -14,9 +14,19 @@
 #include "debug.h"
 #include "guard.h"
 
+/* np_reserve's "never used": a private pool remembers it held a cleanup.
+ * A shared pool's flags are read unlocked by its other users: not there. */
+static void mark_had_cleanup(np_pool_t *pool)
+{
+    if (!(pool->flags & NP_F_SHARED))
+        pool->flags |= NP_F_HAD_CLEANUP;
+}
+
 static np_cleanup_t *cleanup_add(np_pool_t *pool, size_t size)
 {
     np_acct_snap_t before = np__acct_snap(pool);
+
+    mark_had_cleanup(pool);
     np_cleanup_t *c = np__core_cleanup_add(pool, size);
 
     np__after(pool, before);
@@ -38,6 +48,8 @@ np_cleanup_t *np_cleanup_add(np_pool_t *pool, size_t size)
 static np_cleanup_t *cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
 {
     np_acct_snap_t before = np__acct_snap(pool);
+
+    mark_had_cleanup(pool);
     np_cleanup_t *c = np__core_cleanup_push(pool, handler, data);
 
     np__after(pool, before);

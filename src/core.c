@@ -578,7 +578,6 @@ static void detached_free(np_pool_t *pool, np_detached_t *d)
 
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
 {
-    pool->flags |= NP_F_HAD_CLEANUP;
     if (np_unlikely(pool->flags & NP_F_RESETTING))
         return detached_add(pool, size, NULL, NULL);
 
@@ -601,7 +600,6 @@ np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size)
 /* A record complete before it is linked: handler and data set first. */
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data)
 {
-    pool->flags |= NP_F_HAD_CLEANUP;
     if (np_unlikely(pool->flags & NP_F_RESETTING))
         return detached_add(pool, 0, handler, data);
 

@@ -49,7 +49,9 @@
 #define NP_F_VALGRIND     0x2u    /* made under memcheck: annotate every allocation */
 #define NP_F_CLEANING     0x4u    /* cleanups running (reset or destroy): no nested reset */
 #define NP_F_RESETTING    0x8u    /* a reset's cleanups running: new cleanups are detached */
-#define NP_F_HAD_CLEANUP  0x10u   /* a cleanup was ever added: np_reserve refuses */
+#define NP_F_HAD_CLEANUP  0x10u   /* a cleanup was ever added (private pools; set by the
+                                     API layer, never on a shared pool, whose flags
+                                     other threads read unlocked): np_reserve refuses */
 #define NP_F_CORE_MASK    0xffffu
 
 typedef struct np_block_s np_block_t;
