@@ -51,7 +51,7 @@ static struct {
     uint64_t seed;
     bool csv, extra;
     size_t append;              /* items of the append report; 0: none */
-    bool append_only;
+    bool append_only, scale_only;
     bool *mix_on, *impl_on;
 } opt = { .rounds = 5, .requests = 10000, .epoch = 32, .seed = 1, .extra = true,
           .append = 1000000 };
@@ -70,6 +70,8 @@ static void usage(FILE *out)
             "  --csv            comma-separated output\n"
             "  --no-extra       skip the npool space / backend-call reports, the append report\n"
             "                   and the target summary\n"
+            "  --scale          only the scaling report: cost as pools, large lists, blocks,\n"
+            "                   threads grow (stress/bench-scale.c)\n"
             "  --append N       only the append report: N items onto growing arrays (np_grow,\n"
             "                   realloc, pmr vectors; default N in the full run: 1000000)\n"
             "  --list           list workloads and implementations\n");
@@ -164,7 +166,7 @@ static void parse_options(int argc, char **argv)
         { "requests", required_argument, NULL, 'n' }, { "epoch", required_argument, NULL, 'e' },
         { "seed", required_argument, NULL, 's' }, { "csv", no_argument, NULL, 'c' },
         { "no-extra", no_argument, NULL, 'x' }, { "list", no_argument, NULL, 'l' },
-        { "append", required_argument, NULL, 'a' },
+        { "append", required_argument, NULL, 'a' }, { "scale", no_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     const char *mixes = NULL, *impls = NULL;
@@ -184,6 +186,7 @@ static void parse_options(int argc, char **argv)
         case 'c': opt.csv = true; break;
         case 'x': opt.extra = false; break;
         case 'a': opt.append = parse_count(optarg, "--append"), opt.append_only = true; break;
+        case 'g': opt.scale_only = true; break;
         case 'l': list(); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -728,8 +731,11 @@ int main(int argc, char **argv)
 {
     bench_impls_init();
     parse_options(argc, argv);
-    if (opt.append_only) {
-        bench_append_report(opt.append, opt.rounds, opt.csv);
+    if (opt.append_only || opt.scale_only) {
+        if (opt.scale_only)
+            bench_scale_report(opt.rounds, opt.csv, opt.seed);
+        if (opt.append_only)
+            bench_append_report(opt.append, opt.rounds, opt.csv);
         return 0;
     }
     figures = calloc(bench_nmixes * opt.threads * bench_nimpls, sizeof(*figures));

@@ -179,6 +179,10 @@ void bench_backend_calls(const uint32_t *sizes, bench_calls_t *out);
 /* Append n 4-byte items to a pool-backed array (np_grow), a realloc'd one
  * and (C++ peers) pmr vectors; rounds interleaved, medians printed. */
 void bench_append_report(size_t n, unsigned rounds, bool csv);
+/* bench-scale.c: cost as the work grows (pool size, np_free among many large
+ * allocations, np_pool_stats by blocks, np_global_stats by threads, a
+ * shared pool by threads), beside a reference at each size. */
+void bench_scale_report(unsigned rounds, bool csv, uint64_t seed);
 #ifdef HAVE_CXX_PEERS
 /* bench-cxx.cc: each returns a checksum of what it appended. */
 uint64_t bench_append_pmr_vector(size_t n);     /* over monotonic_buffer_resource */
