@@ -25,6 +25,47 @@ _Static_assert(NP_POOL_HDR + 16 * NP_ALIGNMENT <= NP_MIN_POOL_SIZE,
                "np__create's room check must accept a pool of NP_MIN_POOL_SIZE bytes");
 #endif
 
+/*
+ * The index of live large allocations: once a pool holds
+ * NP_LARGE_INDEX_MIN of them, np_free finds a pointer's record in a hash
+ * table (linear probing, at most half full) instead of walking the list,
+ * and takes it off in O(1) by moving the first live record's allocation
+ * into it (the free prefix grows by one).  The table is memory from the
+ * pool's source, its pointer in the head record; it goes at reset and
+ * destroy.  Without memory for it the list is walked as before, and so it
+ * is under debug palloc (every allocation large; a mode for checkers).
+ */
+#define NP_LARGE_INDEX_MIN 32
+
+struct np_large_index_s {
+    size_t mask;                /* slots - 1 */
+    size_t used;                /* live records in it */
+    void *base;                 /* the source's, for large_put */
+    size_t bytes;
+    unsigned char tag;
+    np_large_t *slot[];         /* NULL: empty */
+};
+
+static inline np_large_index_t *large_index(const np_pool_t *pool)
+{
+    return pool->large ? pool->large->index : NULL;
+}
+
+static inline size_t index_hash(const np_large_index_t *ix, const void *p)
+{
+    return (size_t)((((uint64_t)(uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull) >> 29) & ix->mask;
+}
+
+static size_t index_find(const np_large_index_t *ix, const void *p)
+{
+    for (size_t i = index_hash(ix, p);; i = (i + 1) & ix->mask) {
+        if (ix->slot[i] == NULL)
+            return SIZE_MAX;
+        if (ix->slot[i]->ptr == p)
+            return i;
+    }
+}
+
 /* Block ends are aligned down so that an aligned `last` never passes `end`. */
 static inline unsigned char *block_end(void *mem, size_t size)
 {
@@ -81,6 +122,12 @@ void np__core_check(const np_pool_t *pool)
     }
     np_assert(last_free == NULL || pool->large->base == last_free);
     np_assert(count == pool->large_count && bytes == pool->large_bytes);
+    const np_large_index_t *ix = large_index(pool);
+    if (ix) {                                   /* every live record, once, findable */
+        np_assert(ix->used == count && ix->used < ix->mask);
+        for (const np_large_t *l = pool->large; l; l = l->next)
+            np_assert(l->ptr == NULL || ix->slot[index_find(ix, l->ptr)] == l);
+    }
 #else
     (void)pool;
 #endif
@@ -348,17 +395,6 @@ bool np__core_shrink(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
     return true;
 }
 
-/* 1: p is a live large allocation of the pool; 2: a small request served as
- * one (debug palloc); 0: neither. */
-int np__core_large_kind(const np_pool_t *pool, const void *p)
-{
-    for (const np_large_t *l = pool->large; l; l = l->next) {
-        if (l->ptr == p)
-            return l->small ? 2 : 1;
-    }
-    return 0;
-}
-
 /*
  * np_reserve: size bytes at the start of the first block, before every
  * allocation, which the rewind of a reset never reaches (the block's start
@@ -409,6 +445,7 @@ static np_large_t *free_slot(np_pool_t *pool)
     if (tail != h) {                    /* h goes behind the free prefix */
         np_large_t *h2 = h->next;
         h2->base = tail;
+        h2->index = h->index;           /* the head carries the index */
         pool->large = h2;
         h->next = tail->next;
         tail->next = h;
@@ -422,8 +459,112 @@ static void push_free(np_pool_t *pool, np_large_t *l)
     np_large_t *h = pool->large;
 
     l->base = h && h->ptr == NULL ? h->base : l;
+    l->index = h ? h->index : NULL;
     l->next = h;
     pool->large = l;
+}
+
+static void index_insert(np_large_index_t *ix, np_large_t *l)
+{
+    size_t i = index_hash(ix, l->ptr);
+
+    np_assert(ix->used < ix->mask);     /* an empty slot is left */
+    while (ix->slot[i] != NULL)
+        i = (i + 1) & ix->mask;
+    ix->slot[i] = l;
+    ix->used++;
+}
+
+/* Linear probing's deletion: later entries of the run move back. */
+static void index_remove_at(np_large_index_t *ix, size_t i)
+{
+    ix->slot[i] = NULL;
+    ix->used--;
+    for (size_t j = (i + 1) & ix->mask; ix->slot[j] != NULL; j = (j + 1) & ix->mask) {
+        size_t k = index_hash(ix, ix->slot[j]->ptr);
+        /* the entry at j may stay if its home k lies cyclically in (i, j] */
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            ix->slot[i] = ix->slot[j];
+            ix->slot[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static void index_free(np_pool_t *pool, np_large_index_t *ix)
+{
+    pool->src->large_put(pool, ix->base, ix->bytes, ix->tag);
+}
+
+/*
+ * A table for the live records of the list, at most half full after one
+ * more insert, built from the list; false if no memory (the old one, if
+ * any, stays).  The source may run user code and, for a shared pool, let
+ * other threads in: what it finds afterwards decides.
+ */
+static bool index_build(np_pool_t *pool)
+{
+    size_t slots = 4 * NP_LARGE_INDEX_MIN, bytes;
+    void *base;
+    unsigned char tag = 0;
+
+    while (slots / 2 <= pool->large_count + 1)
+        slots *= 2;
+    if (__builtin_mul_overflow(slots, sizeof(np_large_t *), &bytes) ||
+        __builtin_add_overflow(bytes, sizeof(np_large_index_t), &bytes) || !np__size_ok(bytes))
+        return false;
+    np_large_index_t *ix = pool->src->large_get(pool, bytes, NP_ALIGNMENT, &base, &tag);
+    if (ix == NULL)
+        return false;
+    np_large_index_t *old = large_index(pool);
+    if (pool->large == NULL || (old && old->mask + 1 >= slots && old->used * 2 < old->mask)) {
+        pool->src->large_put(pool, base, bytes, tag);   /* another thread's build came first */
+        return pool->large != NULL;
+    }
+    memset(ix, 0, bytes);
+    ix->mask = slots - 1;
+    ix->base = base;
+    ix->bytes = bytes;
+    ix->tag = tag;
+    for (np_large_t *l = pool->large; l; l = l->next)
+        if (l->ptr)
+            index_insert(ix, l);
+    pool->large->index = ix;
+    if (old)
+        index_free(pool, old);          /* unreachable now */
+    return true;
+}
+
+/* Without the index: the list walked, as nginx does. */
+static void index_drop(np_pool_t *pool)
+{
+    np_large_index_t *ix = large_index(pool);
+
+    if (ix) {
+        pool->large->index = NULL;
+        index_free(pool, ix);
+    }
+}
+
+/* A new live record l (linked): into the index, which grows or appears as needed. */
+static void index_add(np_pool_t *pool, np_large_t *l)
+{
+    np_large_index_t *ix = large_index(pool);
+
+    if (ix == NULL) {
+        if (pool->large_count >= NP_LARGE_INDEX_MIN)
+            (void)index_build(pool);    /* it finds l on the list */
+        return;
+    }
+    if (ix->used + 1 < ix->mask) {
+        index_insert(ix, l);
+        if (ix->used * 2 > ix->mask)
+            (void)index_build(pool);    /* a larger one; this one stays if no memory */
+        return;
+    }
+    if (!index_build(pool))             /* full: a larger one, or none */
+        index_drop(pool);
 }
 
 /* A separate allocation from the source, recorded on the large list. */
@@ -450,6 +591,7 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
             errno = ENOMEM;
             return NULL;
         }
+        l->index = large_index(pool);
         l->next = pool->large;
         pool->large = l;
     }
@@ -462,6 +604,11 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
     pool->head.allocs++;
     pool->large_count++;
     pool->large_bytes += size;
+    /* not under debug palloc: every allocation is large there, and the mode
+       is for memory checkers, its backend calls one per request */
+    if (np_unlikely(pool->large_count >= NP_LARGE_INDEX_MIN || large_index(pool)) &&
+        !(pool->flags & NP_F_DEBUG_PALLOC))
+        index_add(pool, l);
     return p;
 }
 
@@ -484,6 +631,7 @@ static void free_large_entry(np_pool_t *pool, np_large_t *l, bool to_free_prefix
 static void free_all_large(np_pool_t *pool)
 {
     np_large_t *l = pool->large;
+    np_large_index_t *ix = large_index(pool);
 
     pool->large = NULL;
     for (np_large_t *next; l; l = next) {
@@ -491,6 +639,8 @@ static void free_all_large(np_pool_t *pool)
         if (l->ptr)
             free_large_entry(pool, l, false);
     }
+    if (ix)
+        index_free(pool, ix);
     np_assert(pool->large_count == 0 && pool->large_bytes == 0);
 }
 
@@ -513,19 +663,80 @@ void *np__core_memalign(np_pool_t *pool, size_t size, size_t align)
 }
 
 /*
+ * With the index: l (found in it) takes over the first live record's
+ * allocation, and that record joins the free prefix; O(1).
+ */
+static void free_indexed(np_pool_t *pool, np_large_index_t *ix, size_t at)
+{
+    np_large_t *l = ix->slot[at], *h = pool->large;
+    void *base = l->base;
+    size_t size = l->size;
+    unsigned char tag = l->tag;
+
+    index_remove_at(ix, at);
+    np_large_t *tail = h->ptr ? NULL : h->base;         /* the free prefix's last record */
+    np_large_t *first = tail ? tail->next : h;          /* the first live one */
+    if (first != l) {
+        l->ptr = first->ptr;
+        l->base = first->base;
+        l->size = first->size;
+        l->small = first->small;
+        l->tag = first->tag;
+        ix->slot[index_find(ix, l->ptr)] = l;
+    }
+    first->ptr = NULL;
+    if (tail)
+        h->base = first;
+    else
+        first->base = first;            /* first == h: a prefix of one */
+    np_assert(pool->large_count > 0 && pool->large_bytes >= size);
+    pool->large_count--;
+    pool->large_bytes -= size;
+    pool->src->large_put(pool, base, size, tag);   /* the list is whole again */
+}
+
+/*
  * The freed record moves to the free prefix at the front of the list, where
  * the next large allocation finds it (free_slot).
  */
 int np__core_free(np_pool_t *pool, void *ptr)
 {
+    np_large_index_t *ix = large_index(pool);
+
+    if (ix) {
+        size_t at = index_find(ix, ptr);
+        if (at == SIZE_MAX || ix->slot[at]->small)
+            return -ENOENT;
+        free_indexed(pool, ix, at);
+        return 0;
+    }
     for (np_large_t **link = &pool->large, *l; (l = *link) != NULL; link = &l->next) {
         if (l->ptr == ptr && !l->small) {
             *link = l->next;
+            if (link == &pool->large && l->next)
+                l->next->index = l->index;      /* the new head carries it (NULL here) */
             free_large_entry(pool, l, true);
             return 0;
         }
     }
     return -ENOENT;
+}
+
+/* 1: p is a live large allocation of the pool; 2: a small request served as
+ * one (debug palloc); 0: neither. */
+int np__core_large_kind(const np_pool_t *pool, const void *p)
+{
+    const np_large_index_t *ix = large_index(pool);
+
+    if (ix) {
+        size_t at = index_find(ix, p);
+        return at == SIZE_MAX ? 0 : ix->slot[at]->small ? 2 : 1;
+    }
+    for (const np_large_t *l = pool->large; l; l = l->next) {
+        if (l->ptr == p)
+            return l->small ? 2 : 1;
+    }
+    return 0;
 }
 
 /* ---- cleanups -------------------------------------------------------------- */

@@ -67,12 +67,15 @@ struct np_block_s {
     uint32_t start;             /* first usable byte: (unsigned char *)this + start */
 };
 
+typedef struct np_large_index_s np_large_index_t;
+
 /* A large allocation; the record itself is a small allocation of the pool. */
 struct np_large_s {
     np_large_t *next;
     void *ptr;                  /* what the caller got; NULL: free slot */
     void *base;                 /* what the source returned (ptr if aligned there) */
     size_t size;
+    np_large_index_t *index;    /* the head record's only: the pool's index, or NULL */
     bool small;                 /* a small request served here (debug palloc) */
     unsigned char tag;          /* the source's, given back at large_put */
 };

@@ -252,6 +252,115 @@ START_TEST(test_zero_size_allocation_is_no_other_allocation)
 }
 END_TEST
 
+/*
+ * np_free among thousands of live large allocations (the index takes over
+ * from the list walk past a few dozen): every one is freed exactly once,
+ * in any order, the others keep their bytes, and what is no live large
+ * allocation of the pool is refused.
+ */
+START_TEST(test_np_free_among_many_large_allocations)
+{
+    enum { N = 5000 };
+    np_pool_t *pool = test_create_normal(0);
+    static unsigned char *p[N];
+    uint64_t rng = 7;
+    np_stats_t st;
+
+    for (int i = 0; i < N; i++) {
+        size_t size = 4096 + (size_t)(test_rand(&rng) % 4096);
+        p[i] = np_alloc(pool, size);
+        ck_assert_ptr_nonnull(p[i]);
+        p[i][0] = (unsigned char)i;
+        p[i][4095] = (unsigned char)(i >> 8);
+    }
+    unsigned char *small = np_alloc(pool, 16), local;
+    ck_assert_int_eq(np_free(pool, small), -ENOENT);
+    ck_assert_int_eq(np_free(pool, &local), -ENOENT);
+    ck_assert_int_eq(np_free(pool, p[N / 2] + 1), -ENOENT);    /* inside, not the start */
+    for (int round = 0; round < 3; round++) {
+        /* free a pseudo-random half, check, then allocate them again */
+        for (int i = 0; i < N; i++) {
+            if ((test_rand(&rng) & 1) == 0 || p[i] == NULL)
+                continue;
+            ck_assert_int_eq(np_free(pool, p[i]), 0);
+            ck_assert_int_eq(np_free(pool, p[i]), -ENOENT);
+            p[i] = NULL;
+        }
+        size_t live = 0;
+        for (int i = 0; i < N; i++) {
+            if (p[i] == NULL)
+                continue;
+            live++;
+            ck_assert_int_eq(p[i][0], (unsigned char)i);
+            ck_assert_int_eq(p[i][4095], (unsigned char)(i >> 8));
+        }
+        ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+        ck_assert_uint_eq(st.large_count, live);
+        for (int i = 0; i < N; i++) {
+            if (p[i] != NULL)
+                continue;
+            p[i] = np_alloc(pool, 4096 + (size_t)i % 100);
+            ck_assert_ptr_nonnull(p[i]);
+            p[i][0] = (unsigned char)i;
+            p[i][4095] = (unsigned char)(i >> 8);
+        }
+    }
+    for (int i = N - 1; i >= 0; i--)                /* the rest, newest first */
+        ck_assert_int_eq(np_free(pool, p[i]), 0);
+    ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.large_count, 0);
+    ck_assert_uint_eq(st.large_bytes, 0);
+    np_reset(pool);                                 /* and again after a reset */
+    for (int i = 0; i < 100; i++)
+        ck_assert_ptr_nonnull(p[i] = np_alloc(pool, 5000));
+    for (int i = 0; i < 100; i += 2)
+        ck_assert_int_eq(np_free(pool, p[i]), 0);
+    ck_assert_int_eq(np_pool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.large_count, 50);
+    np_destroy(pool);
+}
+END_TEST
+
+/* A backend failure anywhere among many large allocations: a request fails
+ * with ENOMEM or is served; every one served is freed once; nothing leaks. */
+START_TEST(test_many_large_allocations_survive_backend_failures)
+{
+    enum { N = 150 };
+    test_backend_t tb;
+    np_backend_t be;
+    void *p[N];
+    size_t failed_runs = 0;
+
+    for (size_t k = 1; k < N + 20; k += 3) {
+        test_backend_init(&tb, &be);
+        np_config_t cfg = { .block_size = 4096, .backend = &be };
+        np_pool_t *pool = test_create_ex_normal(&cfg);
+        ck_assert_ptr_nonnull(pool);
+        tb.fail_at = tb.calls + k;
+        for (int i = 0; i < N; i++) {
+            errno = 0;
+            p[i] = np_alloc(pool, 5000);
+            if (p[i] == NULL)
+                ck_assert_int_eq(errno, ENOMEM);
+        }
+        for (int i = 0; i < N; i += 2)
+            if (p[i])
+                ck_assert_int_eq(np_free(pool, p[i]), 0);
+        for (int i = 1; i < N; i += 2)
+            if (p[i]) {
+                ck_assert_int_eq(np_free(pool, p[i]), 0);
+                ck_assert_int_eq(np_free(pool, p[i]), -ENOENT);
+            }
+        np_destroy(pool);
+        ck_assert_uint_le(tb.failures, 1);
+        failed_runs += tb.failures;
+        ck_assert_uint_eq(tb.live, 0);
+        ck_assert_uint_eq(tb.bad_frees, 0);
+    }
+    ck_assert_uint_ge(failed_runs, 45);    /* the failure fell inside the run */
+}
+END_TEST
+
 Suite *suite_alloc(void)
 {
     Suite *s = suite_create("alloc");
@@ -266,6 +375,8 @@ Suite *suite_alloc(void)
     tcase_add_test(tc, test_string_copies);
     tcase_add_test(tc, test_zero_size_allocations_are_valid);
     tcase_add_test(tc, test_zero_size_allocation_is_no_other_allocation);
+    tcase_add_test(tc, test_np_free_among_many_large_allocations);
+    tcase_add_test(tc, test_many_large_allocations_survive_backend_failures);
     suite_add_tcase(s, tc);
     return s;
 }
