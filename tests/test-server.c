@@ -747,14 +747,18 @@ START_TEST(test_grow_in_a_later_block_than_current)
     ck_assert(d < b + 1024);
     memset(b, 'b', 500);
     memset(c, 'c', 100);
-    char *e = np_alloc(pool, 16);               /* the first block: not after d */
-    ck_assert_ptr_nonnull(e);
-    ck_assert(e < a + 1024 && e > a);
     ck_assert_ptr_eq(np_grow(pool, d, 300, 400), d);    /* still room there */
     memset(d, 'd', 400);
     ck_assert_int_eq(np_shrink(pool, d, 400, 200), 0);
-    ck_assert_ptr_eq(np_grow(pool, d, 200, 450), d);
-    ck_assert_ptr_ne(np_grow(pool, d, 450, 900), d);    /* no room left there */
+    char *e = np_alloc(pool, 16);               /* the first block: not after d */
+    ck_assert_ptr_nonnull(e);
+    ck_assert(e < a + 1024 && e > a);
+    if (test_inline_path()) {                   /* e came inline: d is still the newest */
+        ck_assert_ptr_eq(np_grow(pool, d, 200, 450), d);
+        ck_assert_ptr_ne(np_grow(pool, d, 450, 900), d);    /* no room left there */
+    } else {                                    /* the library served e: the newest now */
+        ck_assert_ptr_ne(np_grow(pool, d, 200, 450), d);
+    }
     for (int i = 0; i < 500; i++)
         ck_assert_int_eq(b[i], 'b');
     for (int i = 0; i < 100; i++)
