@@ -406,7 +406,7 @@ void bench_scale_report(unsigned rounds, bool csv, uint64_t seed)
     np_option_set(NP_OPTION_THREAD_CACHE, 1L << 30);
     np_option_set(NP_OPTION_LARGE_CACHE, 1L << 30);
     if (csv)
-        printf("scale_section,param,impl,ns,ref,ref_ns,x_at_256\n");
+        printf("kind,section,param,impl,ns,ref,ref_ns,x_at_256\n");
     else
         printf("\nscale: cost as the work grows, medians of %u interleaved rounds, ns per\n"
                "operation, beside a reference at the same size (x ref: ns / ref ns;\n"
