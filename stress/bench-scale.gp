@@ -8,7 +8,7 @@ if (!exists("out")) out = 'bench-scale.png'
 
 sec(s) = sprintf("< awk -F, '$1 == \"scale\" && $2 == \"%s\"' %s", s, csv)
 
-set terminal pngcairo size 1400,1000 font ",10"
+set terminal pngcairo size 1400,1000 font ",10" noenhanced
 set output out
 set datafile separator ","
 set multiplot layout 2,2 title "npool-bench --scale: cost as the work grows (".csv.")"
