@@ -80,50 +80,55 @@ np_cleanup_t *np_cleanup_head(np_pool_t *pool)
     return c;
 }
 
-/* Under the guard: c off the list; *detached as np__core_cleanup_unlink says. */
-static bool unlink_guarded(np_pool_t *pool, np_cleanup_t *c, bool *detached)
+/* Under the guard: c off the list (a record added during a reset: marked
+ * removed, freed when the reset ends), and disarmed; its handler, or NULL
+ * if c was not on the list (*found false). */
+static np_cleanup_pt take_guarded(np_pool_t *pool, np_cleanup_t *c, bool *found)
 {
-    bool found;
+    bool detached = false;
+    np_cleanup_pt handler = NULL;
 
-    *detached = false;
-    NP_GUARDED(pool, found, np__core_cleanup_unlink(pool, c, detached));
-    return found;
+    *found = np__core_cleanup_unlink(pool, c, &detached);
+    if (*found) {
+        handler = c->handler;
+        c->handler = NULL;
+    }
+    return handler;
 }
 
-/* A detached record (added during a reset's cleanups) is freed once done with. */
-static void forget(np_pool_t *pool, np_cleanup_t *c, bool detached)
+static np_cleanup_pt take(np_pool_t *pool, np_cleanup_t *c, bool *found)
 {
-    if (detached)
-        NP_GUARDED_VOID(pool, np__core_cleanup_forget(pool, c));
+    np_cleanup_pt handler;
+
+    NP_GUARDED(pool, handler, take_guarded(pool, c, found));
+    return handler;
 }
 
 int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c)
 {
-    bool detached;
+    bool found;
 
     if (pool == NULL || c == NULL)
         return -EINVAL;
-    if (!unlink_guarded(pool, c, &detached))
+    np_cleanup_pt handler = take(pool, c, &found);
+    if (!found)
         return -ENOENT;
-    np_cleanup_pt handler = c->handler;
-    c->handler = NULL;
     if (handler)
         handler(c->data);               /* holding nothing: it may call anything */
-    forget(pool, c, detached);
     return 0;
 }
 
 int np_cleanup_remove(np_pool_t *pool, np_cleanup_t *c)
 {
-    bool detached;
+    bool found;
 
     if (pool == NULL || c == NULL)
         return -EINVAL;
-    if (!unlink_guarded(pool, c, &detached))
+    np_cleanup_pt handler = take(pool, c, &found);
+    if (!found)
         return -ENOENT;
-    if (c->handler == np__child_gone)   /* the child is now the caller's to destroy */
+    if (handler == np__child_gone)      /* the child is now the caller's to destroy */
         np__child_link(c->data)->parent = NULL;
-    forget(pool, c, detached);
     return 0;
 }
 
@@ -170,9 +175,11 @@ static void detach_guarded(np_pool_t *parent, np_cleanup_t *rec)
         return;
     }
     /* not listed: on the list the parent's reset or destroy is running,
-     * which has not reached it (np__child_gone would have cleared parent) */
-    np_assert(parent->flags & NP_F_CLEANING);
-    rec->handler = NULL;
+     * which has not reached it (np__child_gone would have cleared parent);
+     * otherwise the record is gone some other way (npool.h: a child's
+     * record is run or removed, never disarmed by hand): nothing to write */
+    if (parent->flags & NP_F_CLEANING)
+        rec->handler = NULL;
 }
 
 void np__child_detach(np_pool_t *child)

@@ -248,9 +248,29 @@ static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_
 static __attribute__((noinline)) void *alloc_block(np_pool_t *pool, size_t size, size_t need,
                                                    size_t align)
 {
+    unsigned nblocks = pool->nblocks;
     unsigned char *mem = pool->src->block_get(pool);
 
     if (mem == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (np_unlikely(pool->nblocks != nblocks)) {
+        /* the source let other threads in (a shared pool's mutex is dropped
+           around it) and one added a block: the request may fit there now,
+           and this block goes back instead of joining the chain unused */
+        unsigned char *m;
+        for (np_block_t *b = np__current(pool); b; b = b->next) {
+            if (fits(b, need, align, &m)) {
+                count_failures(pool, b);
+                void *p = bump(pool, b, m, size, need, align);
+                pool->src->block_put(pool, mem);
+                return p;
+            }
+        }
+    }
+    if (np_unlikely(!np__block_addressable(mem, pool->block_size, pool->max))) {
+        pool->src->block_put(pool, mem);
         errno = ENOMEM;
         return NULL;
     }
@@ -311,8 +331,9 @@ void *np__core_small(np_pool_t *pool, size_t size, size_t align)
     np_block_t *b = np__current(pool);
     unsigned char *m;
 
-    /* small requests (<= max) and the core's records, which fit any block */
-    np_assert(size >= 1 && size <= (size_t)(pool->d.end - np__block_start(&pool->d)));
+    /* small requests (<= max) and the core's records, which fit a new block
+       (the first block may hold less: np_reserve moves its start) */
+    np_assert(size >= 1 && size + NP_REDZONE_OF(pool) <= pool->block_size - NP_BLOCK_HDR);
     if (np_likely(fits(b, need, align, &m)))
         return bump(pool, b, m, size, need, align);
     return alloc_small_scan(pool, size, need, align);
@@ -503,24 +524,35 @@ static void index_free(np_pool_t *pool, np_large_index_t *ix)
  * any, stays).  The source may run user code and, for a shared pool, let
  * other threads in: what it finds afterwards decides.
  */
+/* Slots for count live records and one more, at most half full. */
+static size_t index_slots(size_t count)
+{
+    size_t slots = 4 * NP_LARGE_INDEX_MIN;
+
+    while (slots / 2 <= count + 1 && slots < SIZE_MAX / 4)
+        slots *= 2;
+    return slots;
+}
+
 static bool index_build(np_pool_t *pool)
 {
-    size_t slots = 4 * NP_LARGE_INDEX_MIN, bytes;
+    size_t slots = index_slots(pool->large_count), bytes;
     void *base;
     unsigned char tag = 0;
 
-    while (slots / 2 <= pool->large_count + 1)
-        slots *= 2;
     if (__builtin_mul_overflow(slots, sizeof(np_large_t *), &bytes) ||
         __builtin_add_overflow(bytes, sizeof(np_large_index_t), &bytes) || !np__size_ok(bytes))
         return false;
     np_large_index_t *ix = pool->src->large_get(pool, bytes, NP_ALIGNMENT, &base, &tag);
     if (ix == NULL)
         return false;
+    /* the source may have let other threads in (a shared pool's mutex is
+       dropped around it): what the list holds now decides */
     np_large_index_t *old = large_index(pool);
-    if (pool->large == NULL || (old && old->mask + 1 >= slots && old->used * 2 < old->mask)) {
-        pool->src->large_put(pool, base, bytes, tag);   /* another thread's build came first */
-        return pool->large != NULL;
+    if (pool->large == NULL || index_slots(pool->large_count) > slots ||
+        (old && old->mask + 1 >= slots && old->used * 2 < old->mask)) {
+        pool->src->large_put(pool, base, bytes, tag);   /* too small now, or not needed */
+        return old != NULL && old->used < old->mask;
     }
     memset(ix, 0, bytes);
     ix->mask = slots - 1;
@@ -563,8 +595,8 @@ static void index_add(np_pool_t *pool, np_large_t *l)
             (void)index_build(pool);    /* a larger one; this one stays if no memory */
         return;
     }
-    if (!index_build(pool))             /* full: a larger one, or none */
-        index_drop(pool);
+    index_drop(pool);                   /* full: none while l is not in it... */
+    (void)index_build(pool);            /* ...then a larger one, built from the list */
 }
 
 /* A separate allocation from the source, recorded on the large list. */
@@ -585,15 +617,22 @@ static void *alloc_large(np_pool_t *pool, size_t size, size_t align, bool small)
 
     np_large_t *l = free_slot(pool);
     if (l == NULL) {
-        l = np__core_record(pool, sizeof(*l));
+        l = np__core_record(pool, sizeof(*l));  /* a new block may let other threads in */
         if (l == NULL) {
             pool->src->large_put(pool, base, size, tag);
             errno = ENOMEM;
             return NULL;
         }
-        l->index = large_index(pool);
-        l->next = pool->large;
-        pool->large = l;
+        np_large_t *h = pool->large;
+        if (h && h->ptr == NULL) {      /* a free prefix appeared meanwhile: stay behind it */
+            np_large_t *tail = h->base;
+            l->next = tail->next;
+            tail->next = l;
+        } else {
+            l->index = large_index(pool);
+            l->next = h;
+            pool->large = l;
+        }
     }
     l->ptr = p;
     l->base = base;
@@ -677,12 +716,15 @@ static void free_indexed(np_pool_t *pool, np_large_index_t *ix, size_t at)
     np_large_t *tail = h->ptr ? NULL : h->base;         /* the free prefix's last record */
     np_large_t *first = tail ? tail->next : h;          /* the first live one */
     if (first != l) {
+        size_t moved = index_find(ix, first->ptr);
+        np_assert(moved != SIZE_MAX);   /* every live record is in the index */
         l->ptr = first->ptr;
         l->base = first->base;
         l->size = first->size;
         l->small = first->small;
         l->tag = first->tag;
-        ix->slot[index_find(ix, l->ptr)] = l;
+        if (moved != SIZE_MAX)
+            ix->slot[moved] = l;
     }
     first->ptr = NULL;
     if (tail)
@@ -752,6 +794,7 @@ typedef struct np_detached_s {
     size_t size;                /* np_cleanup_add's data bytes, after the header */
     void *base;
     unsigned char tag;
+    bool removed;               /* np_cleanup_run/remove'd: freed, not moved, at the end */
 } np_detached_t;
 
 #define NP_DETACHED_HDR np_align_up(sizeof(np_detached_t), NP_ALIGNMENT)
@@ -775,6 +818,7 @@ static np_cleanup_t *detached_add(np_pool_t *pool, size_t size, np_cleanup_pt ha
     d->base = base;
     d->tag = tag;
     d->size = size;
+    d->removed = false;
     d->c.handler = handler;
     d->c.data = size ? (unsigned char *)d + NP_DETACHED_HDR : data;
     d->c.next = pool->cleanup;
@@ -825,28 +869,34 @@ np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void
 }
 
 /*
- * Unlink c from the pool's list (np_cleanup_run, np_cleanup_remove); false
- * if it is not there (another pool's, already run or removed, or on a list
- * a reset or destroy is running).  *detached: c was added during a reset's
- * cleanups and lives outside the pool: np__core_cleanup_forget frees it
- * once its handler has run.
+ * Take c off the pool's list (np_cleanup_run, np_cleanup_remove); false if
+ * it is not there (another pool's, already run or removed, or on a list a
+ * reset or destroy is running).  A record added during a reset's cleanups
+ * (detached: record and data in one allocation, moved into the pool when
+ * the reset ends) stays linked, marked removed, so that its data lives as
+ * long as the others': the reset frees it then instead of moving it.
+ * *detached says which; the caller disarms the record either way.
  */
 bool np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached)
 {
+    bool resetting = (pool->flags & NP_F_RESETTING) != 0;
+
     for (np_cleanup_t **link = &pool->cleanup; *link; link = &(*link)->next) {
-        if (*link == c) {
+        if (*link != c)
+            continue;
+        if (resetting) {
+            np_detached_t *d = (np_detached_t *)(void *)c;
+            if (d->removed)
+                return false;
+            d->removed = true;
+        } else {
             *link = c->next;
             c->next = NULL;
-            *detached = (pool->flags & NP_F_RESETTING) != 0;
-            return true;
         }
+        *detached = resetting;
+        return true;
     }
     return false;
-}
-
-void np__core_cleanup_forget(np_pool_t *pool, np_cleanup_t *c)
-{
-    detached_free(pool, (np_detached_t *)(void *)c);
 }
 
 /* Run every armed handler of the list c once, newest first; holding nothing. */
@@ -899,6 +949,10 @@ static void reattach(np_pool_t *pool, np_cleanup_t *fresh)
     for (np_cleanup_t *c = oldest; c; c = next) {
         np_detached_t *d = (np_detached_t *)(void *)c;
         next = c->next;
+        if (d->removed) {               /* run or removed during the reset */
+            detached_free(pool, d);
+            continue;
+        }
         np_cleanup_t *r = np__core_cleanup_add(pool, d->size);
         if (r != NULL) {
             if (d->size)

@@ -147,6 +147,19 @@ _Static_assert(offsetof(np_pool_t, head) == 0, "np_pool_head_t must open the poo
 #define NP_POOL_HDR  np_align_up(sizeof(np_pool_t), NP_ALIGNMENT)
 #define NP_BLOCK_HDR np_align_up(sizeof(np_block_t), NP_ALIGNMENT)
 
+/*
+ * npool.h's inline path adds up to max + NP_ALIGNMENT to a block's cursor
+ * before it compares with the end: a block must leave that much address
+ * space above it (a block at the very top, possible with a custom backend
+ * in a 32-bit process, is refused as ENOMEM).
+ */
+static inline bool np__block_addressable(const void *mem, size_t size, size_t max)
+{
+    uintptr_t room = UINTPTR_MAX - (uintptr_t)mem;
+
+    return room >= size && room - size >= max + NP_ALIGNMENT;
+}
+
 static inline np_block_t *np__current(const np_pool_t *pool)
 {
     return (np_block_t *)(void *)pool->head.cursor;
@@ -207,7 +220,6 @@ int   np__core_large_kind(const np_pool_t *pool, const void *ptr);  /* 0, 1 larg
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size);
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
 bool  np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached);
-void  np__core_cleanup_forget(np_pool_t *pool, np_cleanup_t *c);  /* a detached record */
 void *np__core_reserve(np_pool_t *pool, size_t size);    /* EINVAL: used; ENOMEM */
 void  np__core_cleanup_run_all(np_pool_t *pool);
 void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rewind */

@@ -106,6 +106,11 @@ np_pool_t *np__create(const np_config_t *config, unsigned layer_flags)
         errno = ENOMEM;
         return NULL;
     }
+    if (!np__block_addressable(mem, size, size)) {     /* max is below size */
+        np__source_first_put(src, mem, size, be);
+        errno = ENOMEM;
+        return NULL;
+    }
     np_pool_t *pool = np__core_init(mem, &init);
     pool->head.inline_max = inline_max(pool);
     if (shared && np__shared_init(pool) != 0) {
@@ -274,8 +279,6 @@ void np_destroy_deferred(np_pool_t *pool)
 
     if (pool == NULL || destroy_refused(pool))
         return;
-    if (pool->flags & NP_F_CHILD)
-        np__child_detach(pool);
     NP_GUARDED(pool, d, deferral_guarded(pool));
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {
@@ -283,6 +286,8 @@ void np_destroy_deferred(np_pool_t *pool)
             errno = ENOMEM;
             return;
         }
+        if (pool->flags & NP_F_CHILD)
+            np__child_detach(pool);
         if (pool->flags & NP_F_REGISTERED)
             np__shared_unregister(pool);
         np__rcu_synchronize();
@@ -291,6 +296,8 @@ void np_destroy_deferred(np_pool_t *pool)
     }
     d->pool = pool;
     d->heap = heap;
+    if (pool->flags & NP_F_CHILD)
+        np__child_detach(pool);         /* certain now: its parent must not destroy it */
     /* unlinked now: the grace period call_rcu waits for covers registry readers */
     if (pool->flags & NP_F_REGISTERED)
         np__shared_unregister(pool);

@@ -201,6 +201,12 @@ static void in_reset(void *data)
     ck_assert_ptr_eq(np_cleanup_head(rpool), b);
     run_rc = np_cleanup_run(rpool, a);
     remove_rc = np_cleanup_remove(rpool, b);
+    /* the removed record's data lives until the reset ends (review: it was
+       freed at once, and this read was a use after free) */
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(((unsigned char *)b->data)[i], 7);
+    ck_assert_int_eq(np_cleanup_remove(rpool, b), -ENOENT);
+    ck_assert_int_eq(np_cleanup_run(rpool, a), -ENOENT);
     ck_assert_ptr_nonnull(np_cleanup_push(rpool, note, &later2));
 }
 
@@ -519,6 +525,29 @@ static void create_child_in_reset(void *data)
     made_in_reset = np_create_child(cparent, 0);
     made_errno = errno;
 }
+
+/* A child of the smallest size holds its link and still serves its small
+ * limit (debug builds asserted a request to fit the first block's rest). */
+START_TEST(test_smallest_child_serves_its_small_limit)
+{
+    np_pool_t *parent = np_create(0);
+    np_pool_t *c = np_create_child(parent, NP_MIN_POOL_SIZE);
+    ck_assert_ptr_nonnull(c);
+    size_t max = np_max_small(c);
+    ck_assert_uint_gt(max, 200);
+    unsigned char *p = np_alloc(c, max);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 1, max);
+    np_stats_t st;
+    ck_assert_int_eq(np_pool_stats(c, &st), 0);
+    ck_assert_uint_eq(st.large_count, 0);          /* small, from a block */
+    np_pool_t *r = np_create(4096);                 /* the same after a large reserve */
+    ck_assert_ptr_nonnull(np_reserve(r, 3000));
+    ck_assert_ptr_nonnull(np_alloc(r, 2000));
+    np_destroy(r);
+    np_destroy(parent);
+}
+END_TEST
 
 START_TEST(test_child_refusals)
 {
@@ -931,6 +960,7 @@ Suite *suite_server(void)
     tcase_add_test(tc, test_child_destroyed_early_is_not_destroyed_again);
     tcase_add_test(tc, test_child_destroyed_by_a_parent_cleanup_first);
     tcase_add_test(tc, test_child_refusals);
+    tcase_add_test(tc, test_smallest_child_serves_its_small_limit);
     tcase_add_test(tc, test_child_removed_record_leaves_child_to_caller);
     tcase_add_test(tc, test_child_uses_the_parent_backend_and_oom_leaks_nothing);
     tcase_add_test(tc, test_children_of_a_shared_parent_from_many_threads);
