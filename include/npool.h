@@ -203,8 +203,9 @@ NP_API np_pool_t *np_create_ex(const np_config_t *config);
  * parent, size as np_create), EBUSY (from a cleanup of parent while parent
  * is reset: the child would outlive the reset's own records) or ENOMEM
  * (nothing created).  np_cleanup_remove of the parent's record for a child
- * (handler and data as np_cleanup_head shows them) leaves the child to the
- * caller, who destroys it.
+ * (data is the child, as np_cleanup_head shows it) leaves the child to the
+ * caller, who destroys it; np_cleanup_run of it destroys the child now.
+ * That record is npool's: never set its handler yourself.
  */
 NP_API np_pool_t *np_create_child(np_pool_t *parent, size_t size);
 
@@ -478,7 +479,10 @@ NP_API np_cleanup_t *np_cleanup_head(np_pool_t *pool);
 NP_API int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c);
 
 /* (1.1) Unlink c from the pool's list without running it.  Returns as
- * np_cleanup_run.  The record's memory stays the pool's. */
+ * np_cleanup_run.  The record's memory stays the pool's.  A record that a
+ * cleanup added while np_reset runs the others is not unlinked until that
+ * reset ends: it stays on the list disarmed (handler NULL), its data valid,
+ * and is dropped instead of moved (np_cleanup_run likewise). */
 NP_API int np_cleanup_remove(np_pool_t *pool, np_cleanup_t *c);
 
 /* Data of the file cleanups: np_cleanup_add(pool, sizeof(np_cleanup_file_t)). */
