@@ -88,6 +88,7 @@ END_TEST
  * second block.  Plain builds only: redzones (ASan, memcheck) and the debug
  * build's own fields take room of their own.
  */
+#ifndef NP_DEBUG
 static int served_from_first_block(size_t size)
 {
     np_pool_t *pool = test_create_normal(size);
@@ -102,6 +103,7 @@ static int served_from_first_block(size_t size)
     np_destroy(pool);
     return served;
 }
+#endif
 
 START_TEST(test_1024_byte_pool_serves_52_allocations_from_its_first_block)
 {
