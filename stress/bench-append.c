@@ -103,7 +103,7 @@ static const appender_t appenders[] = {
 };
 #define NAPPENDERS (sizeof(appenders) / sizeof(appenders[0]))
 
-static double now(void)
+double bench_now(void)
 {
     struct timespec ts;
 
@@ -117,6 +117,11 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void bench_sort(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+}
+
 void bench_append_report(size_t n, unsigned rounds, bool csv)
 {
     double *ns = calloc(NAPPENDERS * rounds, sizeof(*ns)), med[NAPPENDERS], min[NAPPENDERS];
@@ -128,9 +133,9 @@ void bench_append_report(size_t n, unsigned rounds, bool csv)
         (void)appenders[k].run(n);
     for (unsigned r = 0; r < rounds; r++) {
         for (size_t k = 0; k < NAPPENDERS; k++) {
-            double t0 = now();
+            double t0 = bench_now();
             uint64_t sum = appenders[k].run(n);
-            ns[k * rounds + r] = (now() - t0) * 1e9 / (double)n;
+            ns[k * rounds + r] = (bench_now() - t0) * 1e9 / (double)n;
             if (sum != expected(n)) {
                 fprintf(stderr, "npool-bench: append %s: checksum %llu, expected %llu\n",
                         appenders[k].name, (unsigned long long)sum,
@@ -140,7 +145,7 @@ void bench_append_report(size_t n, unsigned rounds, bool csv)
         }
     }
     for (size_t k = 0; k < NAPPENDERS; k++) {
-        qsort(ns + k * rounds, rounds, sizeof(*ns), cmp_double);
+        bench_sort(ns + k * rounds, rounds);
         med[k] = ns[k * rounds + rounds / 2];
         min[k] = ns[k * rounds];
         if (strcmp(appenders[k].name, "realloc") == 0)

@@ -36,23 +36,9 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, unsigned n)
 {
-    qsort(v, n, sizeof(*v), cmp_double);
+    bench_sort(v, n);
     return v[n / 2];
 }
 
@@ -85,7 +71,7 @@ static void touch(unsigned char *p, size_t n)
 
 static double run_pool(size_t n)
 {
-    double t0 = now();
+    double t0 = bench_now();
     np_pool_t *pool = np_create(0);
 
     if (pool == NULL)
@@ -98,12 +84,12 @@ static double run_pool(size_t n)
         touch(p, s);
     }
     np_destroy(pool);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static double run_bump(size_t n)
 {
-    double t0 = now();
+    double t0 = bench_now();
     unsigned char *cur = bump_buf;
 
     for (size_t i = 0; i < n; i++) {
@@ -113,7 +99,7 @@ static double run_bump(size_t n)
         touch(p, s);
     }
     __asm__ volatile("" : : "r"(cur) : "memory");
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static void pool_size(unsigned rounds)
@@ -178,7 +164,7 @@ static void np_free_cost(unsigned rounds)
                 bench_oom("np-free");
         }
         for (unsigned r = 0; r < rounds; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (size_t i = 0; i < OPS; i++) {      /* the oldest goes, a new one comes */
                 size_t at = i % l;
                 if (np_free(pool, live[at]) != 0)
@@ -187,7 +173,7 @@ static void np_free_cost(unsigned rounds)
                     bench_oom("np_alloc");
                 touch(live[at], LARGE_SIZE);
             }
-            double t1 = now();
+            double t1 = bench_now();
             for (size_t i = 0; i < OPS; i++) {
                 size_t at = i % l;
                 free(mine[at]);
@@ -195,7 +181,7 @@ static void np_free_cost(unsigned rounds)
                     bench_oom("malloc");
                 touch(mine[at], LARGE_SIZE);
             }
-            double t2 = now();
+            double t2 = bench_now();
             a[r] = (t1 - t0) * 1e9 / OPS;
             b[r] = (t2 - t1) * 1e9 / OPS;
         }
@@ -229,11 +215,11 @@ static void pool_stats_cost(unsigned rounds)
                 bench_oom("pool-stats");
         } while (st.blocks < bs[k]);
         for (unsigned r = 0; r < rounds; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (int i = 0; i < CALLS; i++)
                 if (np_pool_stats(pool, &st) != 0)
                     bench_oom("np_pool_stats");
-            a[r] = (now() - t0) * 1e9 / CALLS;
+            a[r] = (bench_now() - t0) * 1e9 / CALLS;
         }
         double one = median(a, rounds);
         row("pool-stats", st.blocks, "np_pool_stats", one, "-", one, (double)NAN);
@@ -288,11 +274,11 @@ static void global_stats_cost(unsigned rounds)
             pthread_cond_wait(&gs_cond, &gs_lock);
         pthread_mutex_unlock(&gs_lock);
         for (unsigned r = 0; r < rounds; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (int i = 0; i < CALLS; i++)
                 if (np_global_stats(&st) != 0)
                     bench_oom("np_global_stats");
-            a[r] = (now() - t0) * 1e9 / CALLS;
+            a[r] = (bench_now() - t0) * 1e9 / CALLS;
         }
         double per = median(a, rounds);
         pthread_mutex_lock(&gs_lock);
@@ -347,10 +333,10 @@ static double shared_run(unsigned t, bool bump)
         if (pthread_create(&tid[i], NULL, sh_worker, (void *)(uintptr_t)i) != 0)
             bench_oom("pthread_create");
     pthread_barrier_wait(&sh_start);
-    double t0 = now();
+    double t0 = bench_now();
     for (unsigned i = 0; i < t; i++)
         pthread_join(tid[i], NULL);
-    double wall = now() - t0;
+    double wall = bench_now() - t0;
     pthread_barrier_destroy(&sh_start);
     if (!bump)
         np_reset(sh_pool);              /* every user is out */

@@ -179,6 +179,9 @@ void bench_backend_calls(const uint32_t *sizes, bench_calls_t *out);
 /* Append n 4-byte items to a pool-backed array (np_grow), a realloc'd one
  * and (C++ peers) pmr vectors; rounds interleaved, medians printed. */
 void bench_append_report(size_t n, unsigned rounds, bool csv);
+/* Seconds on CLOCK_MONOTONIC; v sorted ascending (both in bench-append.c). */
+double bench_now(void);
+void bench_sort(double *v, size_t n);
 /* bench-scale.c: cost as the work grows (pool size, np_free among many large
  * allocations, np_pool_stats by blocks, np_global_stats by threads, a
  * shared pool by threads), beside a reference at each size. */
