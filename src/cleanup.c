@@ -81,55 +81,46 @@ np_cleanup_t *np_cleanup_head(np_pool_t *pool)
 }
 
 /* Under the guard: c off the list (a record added during a reset: marked
- * removed, freed when the reset ends), and disarmed; its handler, or NULL
- * if c was not on the list (*found false). */
-static np_cleanup_pt take_guarded(np_pool_t *pool, np_cleanup_t *c, bool *found)
+ * removed, freed when the reset ends) and disarmed, its handler in *handler;
+ * -ENOENT if c was not on the list. */
+static int take_guarded(np_pool_t *pool, np_cleanup_t *c, np_cleanup_pt *handler)
 {
-    bool detached = false;
-    np_cleanup_pt handler = NULL;
-
-    *found = np__core_cleanup_unlink(pool, c, &detached);
-    if (*found) {
-        handler = c->handler;
-        c->handler = NULL;
-    }
-    return handler;
+    if (!np__core_cleanup_unlink(pool, c))
+        return -ENOENT;
+    *handler = c->handler;
+    c->handler = NULL;
+    return 0;
 }
 
-static np_cleanup_pt take(np_pool_t *pool, np_cleanup_t *c, bool *found)
+/* np_cleanup_run's and np_cleanup_remove's common part. */
+static int take(np_pool_t *pool, np_cleanup_t *c, np_cleanup_pt *handler)
 {
-    np_cleanup_pt handler;
+    int rc;
 
-    NP_GUARDED(pool, handler, take_guarded(pool, c, found));
-    return handler;
+    if (pool == NULL || c == NULL)
+        return -EINVAL;
+    NP_GUARDED(pool, rc, take_guarded(pool, c, handler));
+    return rc;
 }
 
 int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c)
 {
-    bool found;
+    np_cleanup_pt handler;
+    int rc = take(pool, c, &handler);
 
-    if (pool == NULL || c == NULL)
-        return -EINVAL;
-    np_cleanup_pt handler = take(pool, c, &found);
-    if (!found)
-        return -ENOENT;
-    if (handler)
+    if (rc == 0 && handler)
         handler(c->data);               /* holding nothing: it may call anything */
-    return 0;
+    return rc;
 }
 
 int np_cleanup_remove(np_pool_t *pool, np_cleanup_t *c)
 {
-    bool found;
+    np_cleanup_pt handler;
+    int rc = take(pool, c, &handler);
 
-    if (pool == NULL || c == NULL)
-        return -EINVAL;
-    np_cleanup_pt handler = take(pool, c, &found);
-    if (!found)
-        return -ENOENT;
-    if (handler == np__child_gone)      /* the child is now the caller's to destroy */
+    if (rc == 0 && handler == np__child_gone)   /* the child is now the caller's */
         np__child_link(c->data)->parent = NULL;
-    return 0;
+    return rc;
 }
 
 /* ---- child pools ------------------------------------------------------------ */
@@ -168,10 +159,9 @@ int np__child_attach(np_pool_t *parent, np_pool_t *child)
 
 static void detach_guarded(np_pool_t *parent, np_cleanup_t *rec)
 {
-    bool detached;
-
-    if (np__core_cleanup_unlink(parent, rec, &detached)) {
-        np_assert(!detached);           /* np__child_attach refuses a resetting parent */
+    if (np__core_cleanup_unlink(parent, rec)) {
+        /* a resetting parent's list holds no child record: attach refuses */
+        np_assert(!(parent->flags & NP_F_RESETTING));
         return;
     }
     /* not listed: on the list the parent's reset or destroy is running,

@@ -125,8 +125,10 @@ void np__core_check(const np_pool_t *pool)
     const np_large_index_t *ix = large_index(pool);
     if (ix) {                                   /* every live record, once, findable */
         np_assert(ix->used == count && ix->used < ix->mask);
-        for (const np_large_t *l = pool->large; l; l = l->next)
-            np_assert(l->ptr == NULL || ix->slot[index_find(ix, l->ptr)] == l);
+        for (const np_large_t *l = pool->large; l; l = l->next) {
+            size_t at = l->ptr ? index_find(ix, l->ptr) : 0;
+            np_assert(l->ptr == NULL || (at != SIZE_MAX && ix->slot[at] == l));
+        }
     }
 #else
     (void)pool;
@@ -381,35 +383,20 @@ static np_block_t *last_block(const np_pool_t *pool, unsigned char *ptr, size_t 
     return b;
 }
 
-bool np__core_grow(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
+bool np__core_resize(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
 {
     unsigned char *ptr = p;
     size_t align;
     np_block_t *b = last_block(pool, ptr, old_size, &align);
 
+    if (new_size == 0)
+        new_size = 1;                   /* a byte of its own, as np_alloc(pool, 0) */
     if (b == NULL || new_size > pool->max)
         return false;
     size_t need = np_align_up(new_size + NP_REDZONE_OF(pool), align);
     if ((size_t)(b->end - ptr) < need)
-        return false;
+        return false;                   /* only a growth can lack room */
     b->last = ptr + need;
-    set_last(pool, ptr, new_size, align);
-    np__mem_resize(pool, ptr, old_size, new_size);
-    np__core_check(pool);
-    return true;
-}
-
-bool np__core_shrink(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
-{
-    unsigned char *ptr = p;
-    size_t align;
-    np_block_t *b = last_block(pool, ptr, old_size, &align);
-
-    if (b == NULL)
-        return false;
-    if (new_size == 0)
-        new_size = 1;                   /* a byte of its own, as np_alloc(pool, 0) */
-    b->last = ptr + np_align_up(new_size + NP_REDZONE_OF(pool), align);
     set_last(pool, ptr, new_size, align);
     np__mem_resize(pool, ptr, old_size, new_size);
     np__core_check(pool);
@@ -432,12 +419,12 @@ void *np__core_reserve(np_pool_t *pool, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    size_t room = (size_t)(d->end - start);
-    if (size > room || np_align_up(size + NP_REDZONE_OF(pool), NP_ALIGNMENT) >= room) {
+    /* size is below PTRDIFF_MAX (the API layer checks): no overflow here */
+    size_t skip = np_align_up(size + NP_REDZONE_OF(pool), NP_ALIGNMENT);
+    if (skip >= (size_t)(d->end - start)) {
         errno = ENOMEM;                 /* the first block would have no room left */
         return NULL;
     }
-    size_t skip = np_align_up(size + NP_REDZONE_OF(pool), NP_ALIGNMENT);
     np__mem_reserve(start, size);
     memset(start, 0, size);
     d->start += (uint32_t)skip;
@@ -518,12 +505,6 @@ static void index_free(np_pool_t *pool, np_large_index_t *ix)
     pool->src->large_put(pool, ix->base, ix->bytes, ix->tag);
 }
 
-/*
- * A table for the live records of the list, at most half full after one
- * more insert, built from the list; false if no memory (the old one, if
- * any, stays).  The source may run user code and, for a shared pool, let
- * other threads in: what it finds afterwards decides.
- */
 /* Slots for count live records and one more, at most half full. */
 static size_t index_slots(size_t count)
 {
@@ -534,6 +515,12 @@ static size_t index_slots(size_t count)
     return slots;
 }
 
+/*
+ * A table for the live records of the list, at most half full after one
+ * more insert, built from the list; false if no memory (the old one, if
+ * any, stays).  The source may run user code and, for a shared pool, let
+ * other threads in: what it finds afterwards decides.
+ */
 static bool index_build(np_pool_t *pool)
 {
     size_t slots = index_slots(pool->large_count), bytes;
@@ -874,17 +861,15 @@ np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void
  * reset or destroy is running).  A record added during a reset's cleanups
  * (detached: record and data in one allocation, moved into the pool when
  * the reset ends) stays linked, marked removed, so that its data lives as
- * long as the others': the reset frees it then instead of moving it.
- * *detached says which; the caller disarms the record either way.
+ * long as the others': the reset frees it then instead of moving it.  The
+ * caller disarms the record either way.
  */
-bool np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached)
+bool np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c)
 {
-    bool resetting = (pool->flags & NP_F_RESETTING) != 0;
-
     for (np_cleanup_t **link = &pool->cleanup; *link; link = &(*link)->next) {
         if (*link != c)
             continue;
-        if (resetting) {
+        if (pool->flags & NP_F_RESETTING) {
             np_detached_t *d = (np_detached_t *)(void *)c;
             if (d->removed)
                 return false;
@@ -893,7 +878,6 @@ bool np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached)
             *link = c->next;
             c->next = NULL;
         }
-        *detached = resetting;
         return true;
     }
     return false;

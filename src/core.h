@@ -213,13 +213,13 @@ void *np__core_memalign(np_pool_t *pool, size_t size, size_t align);
 void *np__core_record(np_pool_t *pool, size_t size);   /* bookkeeping, not counted */
 int   np__core_free(np_pool_t *pool, void *ptr);         /* 0 or -ENOENT */
 /* np_grow / np_shrink in place: true if ptr is the newest small allocation,
- * of old_size bytes, with room (grow) in its block; else nothing changes */
-bool  np__core_grow(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
-bool  np__core_shrink(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
+ * of old_size bytes, and new_size (0: 1) fits its block and the small limit;
+ * else nothing changes */
+bool  np__core_resize(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size);
 int   np__core_large_kind(const np_pool_t *pool, const void *ptr);  /* 0, 1 large, 2 debug palloc */
 np_cleanup_t *np__core_cleanup_add(np_pool_t *pool, size_t size);
 np_cleanup_t *np__core_cleanup_push(np_pool_t *pool, np_cleanup_pt handler, void *data);
-bool  np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c, bool *detached);
+bool  np__core_cleanup_unlink(np_pool_t *pool, np_cleanup_t *c);
 void *np__core_reserve(np_pool_t *pool, size_t size);    /* EINVAL: used; ENOMEM */
 void  np__core_cleanup_run_all(np_pool_t *pool);
 void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rewind */

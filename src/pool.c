@@ -495,12 +495,10 @@ static bool grows_in_place(const np_pool_t *pool)
     return !(pool->flags & (NP_F_SHARED | NP_F_DEBUG_PALLOC));
 }
 
-static bool resize_guarded(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size,
-                           bool grow)
+static bool resize_guarded(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size)
 {
     np_acct_snap_t before = np__acct_snap(pool);
-    bool done = grow ? np__core_grow(pool, ptr, old_size, new_size)
-                     : np__core_shrink(pool, ptr, old_size, new_size);
+    bool done = np__core_resize(pool, ptr, old_size, new_size);
 
     np__after(pool, before);
     return done;
@@ -513,7 +511,7 @@ int np_shrink(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size)
     if (pool == NULL || ptr == NULL || new_size > old_size || in_header(pool, ptr))
         return -EINVAL;
     if (grows_in_place(pool))
-        NP_GUARDED(pool, done, resize_guarded(pool, ptr, old_size, new_size, false));
+        NP_GUARDED(pool, done, resize_guarded(pool, ptr, old_size, new_size));
     return done ? 0 : -EBUSY;
 }
 
@@ -537,11 +535,6 @@ static void *grow_alloc(np_pool_t *pool, size_t size)
     return p;
 }
 
-static int large_kind_guarded(np_pool_t *pool, const void *ptr)
-{
-    return np__core_large_kind(pool, ptr);
-}
-
 void *np_grow(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size)
 {
     bool done = false;
@@ -563,10 +556,10 @@ void *np_grow(np_pool_t *pool, void *ptr, size_t old_size, size_t new_size)
         return NULL;
     }
     if (grows_in_place(pool))
-        NP_GUARDED(pool, done, resize_guarded(pool, ptr, old_size, new_size, true));
+        NP_GUARDED(pool, done, resize_guarded(pool, ptr, old_size, new_size));
     if (done)
         return ptr;
-    NP_GUARDED(pool, kind, large_kind_guarded(pool, ptr));
+    NP_GUARDED(pool, kind, np__core_large_kind(pool, ptr));
     void *p = kind == 1 ? np_memalign(pool, new_size, large_alignment(ptr))
                         : grow_alloc(pool, new_size);
     if (p == NULL)
