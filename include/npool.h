@@ -217,8 +217,8 @@ NP_API np_pool_t *np_create_child(np_pool_t *parent, size_t size);
  * pool: while it holds none, and has made no allocation); repeated
  * calls before that add up (each returns its own area).  The reserved bytes
  * leave the first block, not the block size of later blocks; they are not
- * counted in np_stats_t.used.  Same threads as np_alloc; a shared pool's
- * creator reserves before it shares the pool.  Returns NULL with EINVAL
+ * counted in np_stats_t.used_bytes.  Same threads as np_alloc; a shared
+ * pool's creator reserves before it shares the pool.  Returns NULL with EINVAL
  * (NULL pool, size 0, a thread pool, a pool already used) or ENOMEM (more
  * than the first block holds, leaving at least NP_ALIGNMENT bytes free).
  * The memory belongs to the pool.
