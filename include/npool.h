@@ -291,11 +291,13 @@ typedef struct np_pool_head_s {
 
 /*
  * size bytes aligned to align (a power of two; 1: unaligned) from the pool's
- * current block when 1 <= size <= inline_max, the block's first free byte is
- * aligned and the block has room; else what slow(pool, size) returns.  The
- * size is rounded up to align, as the library does, so that after np_alloc
- * the next np_alloc finds its start aligned; only an np_nalloc in between
- * sends it through the library, which aligns.
+ * current block when 1 <= size <= inline_max and the block has room; else
+ * what slow(pool, size) returns.  As in nginx, the block's first free byte
+ * is aligned up and then bumped by size, not by size rounded up: the next
+ * allocation does its own aligning.  (A program built against the 1.0
+ * header bumps by the size rounded up and serves only an aligned first free
+ * byte inline; an unaligned one sends it to the exported functions, which
+ * behave as this path does.)
  */
 static inline void *np__bump(np_pool_t *pool, size_t size, size_t align,
                              void *(*slow)(np_pool_t *, size_t))
@@ -304,12 +306,12 @@ static inline void *np__bump(np_pool_t *pool, size_t size, size_t align,
 
     if (pool != NULL && size - 1 < h->inline_max) {
         unsigned char **cur = h->cursor;
-        uintptr_t m = (uintptr_t)cur[0];
-        uintptr_t next = m + ((size + (align - 1)) & ~(align - 1));
+        uintptr_t m = ((uintptr_t)cur[0] + (align - 1)) & ~(uintptr_t)(align - 1);
+        uintptr_t next = m + size;
 
-        /* next cannot wrap: the library keeps a block's end at least
-           inline_max + NP_ALIGNMENT below the top of the address space */
-        if ((m & (align - 1)) == 0 && next <= (uintptr_t)cur[1]) {
+        /* neither can wrap: the library keeps a block's end aligned and at
+           least inline_max + NP_ALIGNMENT below the top of the address space */
+        if (next <= (uintptr_t)cur[1]) {
             cur[0] = (unsigned char *)next;
             h->allocs++;
             return (void *)m;

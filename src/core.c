@@ -324,11 +324,12 @@ static __attribute__((noinline)) void *alloc_small_scan(np_pool_t *pool, size_t 
 /*
  * The small path (1 <= size <= max, or a record); align is 1 (np_nalloc) or a power of
  * two.  npool.h's np__bump is its inline copy for pools without redzones or
- * annotations.
+ * annotations (which bumps by size, not by need).
  */
 void *np__core_small(np_pool_t *pool, size_t size, size_t align)
 {
-    /* rounded up: the next aligned request finds `last` aligned (npool.h) */
+    /* rounded up: the next request finds `last` aligned, which a program
+       built against the 1.0 header needs for its inline path (npool.h) */
     size_t need = np_align_up(size + NP_REDZONE_OF(pool), align);
     np_block_t *b = np__current(pool);
     unsigned char *m;
