@@ -96,18 +96,21 @@ void np__acct_reset(np_pool_t *pool, np_acct_snap_t before, size_t used,
 }
 
 /*
- * The pool is about to be released: its allocations and bytes are flushed
- * (the totals of destroyed pools stay exact), then everything it held leaves
- * the live figures, in one change.
+ * The pool is about to be released: its allocation count is flushed (the
+ * totals of destroyed pools stay exact), then everything it held leaves the
+ * live figures, in one change.  Its used bytes leave as last published: a
+ * flush first would add what it then takes away.
  */
-void np__acct_gone(np_pool_t *pool, size_t used, unsigned long long allocs)
+void np__acct_gone(np_pool_t *pool, unsigned long long allocs)
 {
     np_arena_t *a = np__arena();
     np_counters_t *c = &a->counters;
 
     np__counters_begin(a);
-    flush(c, pool, used, allocs);
+    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
+    pool->acct.allocs = allocs;
     np__count(&c->used_bytes, -(long long)pool->acct.used);
+    pool->acct.used = 0;
     np__count(&c->pools, -1);
     np__count(&c->blocks, -(long long)pool->nblocks);
     np__count(&c->block_bytes, -(long long)pool->nblocks * (long long)pool->block_size);

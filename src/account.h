@@ -38,7 +38,7 @@ bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before);   /* true: flush 
 void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs);
 void np__acct_reset(np_pool_t *pool, np_acct_snap_t before, size_t used,
                     unsigned long long allocs);     /* a reset: moves, figures, +1 reset */
-void np__acct_gone(np_pool_t *pool, size_t used, unsigned long long allocs);
+void np__acct_gone(np_pool_t *pool, unsigned long long allocs);   /* all it held leaves */
 
 /* After a call on a private pool: publish what moved (blocks, large, count). */
 void np__acct_changed(np_pool_t *pool, np_acct_snap_t before);

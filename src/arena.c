@@ -206,17 +206,17 @@ bool np__cache_put(np_arena_t *a, void *block, size_t size)
 }
 
 /*
- * np__cache_put for a chain of blocks (a pool's, at np_destroy), with one
- * bin search and counter update for all of them.  Each block links to the
- * next through the pointer at link_off.  Keeps blocks from the front while
- * the cache has room; returns the first one it did not keep (the caller
- * frees that one and the rest), or NULL.
+ * np__cache_put for a pool's chain at np_destroy, with one bin search and
+ * one counter update for all of it: the blocks from first on (each links
+ * to the next through the pointer at link_off), then tail (the block of
+ * the pool's header; NULL: none).  Keeps blocks from the front while the
+ * cache has room; returns the first chain block it did not keep (the
+ * caller frees that one and the rest), or NULL, and clears *tail if it
+ * kept tail (only after every chain block).
  */
-void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t size)
+void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t size,
+                          void **tail)
 {
-    if (first == NULL)
-        return NULL;
-
     size_t slot = cache_bin(a, size);
     if (slot == NP_CACHE_BINS)
         return first;
@@ -231,6 +231,11 @@ void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t si
         room -= (long long)size;
         n++;
         b = next;
+    }
+    if (b == NULL && *tail != NULL && room >= (long long)size) {
+        list_link(&a->bins[slot].head, *tail, size);
+        *tail = NULL;
+        n++;
     }
     if (n) {
         a->bins[slot].size = size;

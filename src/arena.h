@@ -124,7 +124,8 @@ static inline void np__counters_end(np_arena_t *a)
 /* ---- arena.c: the calling thread's cache (every function: its owner only) -- */
 void *np__cache_take(np_arena_t *a, size_t size);
 bool  np__cache_put(np_arena_t *a, void *block, size_t size);
-void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t size);
+void *np__cache_put_chain(np_arena_t *a, void *first, size_t link_off, size_t size,
+                          void **tail);
 void *np__large_take(np_arena_t *a, unsigned cls);
 bool  np__large_keep(np_arena_t *a, void *buf, unsigned cls);
 void  np__cache_release_all(np_arena_t *a);

@@ -153,10 +153,10 @@ void np__pool_release(np_pool_t *pool, bool keep_cache)
     np__core_cleanup_run_all(pool);
     if (shared) {
         np__shared_after(pool);         /* the last moves (cleanups) published */
-        np__acct_gone(pool, np__shared_used(pool), np__shared_allocs(pool));
+        np__acct_gone(pool, np__shared_allocs(pool));
         np__shared_release(pool);
     } else {
-        np__acct_gone(pool, np__core_used(pool), pool->head.allocs);
+        np__acct_gone(pool, pool->head.allocs);
     }
     np__core_release(pool);
 }

@@ -136,11 +136,10 @@ static void cache_chain_put(np_pool_t *pool)
     np_arena_t *a = np__arena();
     np_backend_t be = pool->backend;
     size_t size = pool->block_size;
-    np_block_t *rest = np__cache_put_chain(a, pool->d.next, offsetof(np_block_t, next), size);
     void *first = pool;
+    np_block_t *rest = np__cache_put_chain(a, pool->d.next, offsetof(np_block_t, next), size,
+                                           &first);
 
-    if (rest == NULL && np__cache_put(a, first, size))
-        first = NULL;
     free_chain(rest, first, size, &be);
 }
 
