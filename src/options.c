@@ -12,8 +12,6 @@
 
 #include "options.h"
 
-#define np_unlikely(x) __builtin_expect(!!(x), 0)
-
 typedef struct {
     const char *env;
     long initial;
@@ -27,11 +25,11 @@ static const np_option_desc_t option_desc[NP_OPTION_COUNT] = {
     [NP_OPTION_LARGE_CACHE]  = { "NPOOL_LARGE_CACHE", 2048L * 1024, NP_OPTION_CACHE_MAX },
 };
 
-static _Atomic long option_value[NP_OPTION_COUNT];
+_Atomic long np__option_value[NP_OPTION_COUNT];
 static pthread_once_t option_once = PTHREAD_ONCE_INIT;
 /* Set (release) once options_init has run: np__option's check before the
  * pthread_once call, which every np_create and block cache operation makes. */
-static _Atomic bool options_ready;
+_Atomic bool np__options_ready;
 
 /* A non-negative number with an optional k/m/g suffix, or -1 (overflow included). */
 static long parse_size(const char *s)
@@ -64,17 +62,16 @@ static void options_init(void)
         long v = s ? parse_size(s) : -1;
         if (v < 0 || v > option_desc[i].max)
             v = option_desc[i].initial;
-        atomic_store_explicit(&option_value[i], v, memory_order_relaxed);
+        atomic_store_explicit(&np__option_value[i], v, memory_order_relaxed);
     }
     errno = saved;
-    atomic_store_explicit(&options_ready, true, memory_order_release);
+    atomic_store_explicit(&np__options_ready, true, memory_order_release);
 }
 
-long np__option(np_option_t option)
+long np__option_first(np_option_t option)
 {
-    if (np_unlikely(!atomic_load_explicit(&options_ready, memory_order_acquire)))
-        pthread_once(&option_once, options_init);
-    return atomic_load_explicit(&option_value[option], memory_order_relaxed);
+    pthread_once(&option_once, options_init);
+    return atomic_load_explicit(&np__option_value[option], memory_order_relaxed);
 }
 
 long np_option_get(np_option_t option)
@@ -91,7 +88,7 @@ int np_option_set(np_option_t option, long value)
     if ((unsigned)option >= NP_OPTION_COUNT || value < 0 || value > option_desc[option].max)
         return -EINVAL;
     pthread_once(&option_once, options_init);
-    atomic_store_explicit(&option_value[option], value, memory_order_relaxed);
+    atomic_store_explicit(&np__option_value[option], value, memory_order_relaxed);
     return 0;
 }
 
