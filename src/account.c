@@ -63,21 +63,41 @@ void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
     np__counters_end(a);
 }
 
-/* One arena lookup for the whole event: what moved, the count, the bytes if due. */
-void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
+/* The count, and the used bytes if due, into c (between begin and end). */
+static inline void changed_tail(np_counters_t *c, np_pool_t *pool, bool due)
 {
-    np_arena_t *a = np__arena();
-    np_counters_t *c = &a->counters;
     unsigned long long allocs = pool->head.allocs;
 
-    np__counters_begin(a);
-    if (publish(c, pool, before)) {
+    if (due) {
         size_t used = np__core_used(pool);
         np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
         pool->acct.used = used;
     }
     np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
     pool->acct.allocs = allocs;
+}
+
+/* One arena lookup for the whole event: what moved, the count, the bytes if due. */
+void np__acct_changed(np_pool_t *pool, np_acct_snap_t before)
+{
+    np_arena_t *a = np__arena();
+
+    np__counters_begin(a);
+    changed_tail(&a->counters, pool, publish(&a->counters, pool, before));
+    np__counters_end(a);
+}
+
+void np__acct_grew(np_pool_t *pool)
+{
+    np_arena_t *a = np__arena();
+    np_counters_t *c = &a->counters;
+    unsigned n = pool->nblocks;
+
+    np_assert(n >= 2);
+    np__counters_begin(a);
+    np__count(&c->blocks, 1);
+    np__count(&c->block_bytes, (long long)pool->block_size);
+    changed_tail(c, pool, (n & (n - 1)) == 0);
     np__counters_end(a);
 }
 

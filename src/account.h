@@ -42,6 +42,8 @@ void np__acct_gone(np_pool_t *pool, unsigned long long allocs);   /* all it held
 
 /* After a call on a private pool: publish what moved (blocks, large, count). */
 void np__acct_changed(np_pool_t *pool, np_acct_snap_t before);
+/* np__acct_changed for a private pool's small path, which appended one block. */
+void np__acct_grew(np_pool_t *pool);
 
 static inline void np__acct_after(np_pool_t *pool, np_acct_snap_t before)
 {

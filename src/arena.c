@@ -101,7 +101,7 @@ static void arena_detach(void *arg)
 /* ---- block cache --------------------------------------------------------- */
 
 /* Pop a free buffer of size bytes from one of the cache's lists, or NULL. */
-static void *list_pop(np_arena_t *a, void **head, size_t size)
+static inline void *list_pop(np_arena_t *a, void **head, size_t size)
 {
     void *b = *head;
 
@@ -125,7 +125,7 @@ static void list_link(void **head, void *b, size_t size)
 }
 
 /* Push a free buffer of size bytes on one of the cache's lists. */
-static void list_push(np_arena_t *a, void **head, void *b, size_t size)
+static inline void list_push(np_arena_t *a, void **head, void *b, size_t size)
 {
     list_link(head, b, size);
     np__counters_begin(a);

@@ -42,7 +42,7 @@
 #define NP_BLOCK_MAX_FAILED 4
 /* A block that fails a request with less than 1/NP_BLOCK_FULL_DIV of its size
  * free is skipped at once: nearly full, it would only fail four more times. */
-#define NP_BLOCK_FULL_DIV 64
+#define NP_BLOCK_FULL_DIV 4
 
 /* Core pool flags (bits 0x10000 and up belong to the layers above). */
 #define NP_F_DEBUG_PALLOC 0x1u    /* every allocation a separate large one */

@@ -372,9 +372,10 @@ static inline void *alloc_miss(np_pool_t *pool, size_t size, size_t align)
         unsigned nblocks = pool->nblocks;
         void *p = np__core_small(pool, size, align);
 
-        if (np_unlikely(pool->nblocks != nblocks))
-            np__acct_changed(pool, (np_acct_snap_t){ nblocks, pool->large_count,
-                                                     pool->large_bytes });
+        if (np_unlikely(pool->nblocks != nblocks)) {
+            np_assert(pool->nblocks == nblocks + 1);
+            np__acct_grew(pool);
+        }
         return p;
     }
     return alloc_slow(pool, size, align);

@@ -175,7 +175,7 @@ START_TEST(test_core_skips_a_block_after_five_failures)
     np_pool_t *pool = make(4000);
     size_t space = first_space(pool);
 
-    ck_assert_ptr_nonnull(np__core_alloc(pool, space - 100, 1));   /* 100 >= BLOCK / 64 */
+    ck_assert_ptr_nonnull(np__core_alloc(pool, space - 1100, 1));  /* 1100 >= 4000 / 4 */
     for (int i = 1; i <= 5; i++) {
         ck_assert_ptr_nonnull(np__core_alloc(pool, 3000, 1));
         ck_assert_uint_eq(pool->d.failed, (unsigned)i);
@@ -183,23 +183,28 @@ START_TEST(test_core_skips_a_block_after_five_failures)
             ck_assert_ptr_eq(np__current(pool), &pool->d);
     }
     ck_assert_ptr_ne(np__current(pool), &pool->d);                 /* skipped */
-    ck_assert_uint_eq(pool->frozen_used, space - 100);
+    ck_assert_uint_eq(pool->frozen_used, space - 1100);
     np__core_check(pool);
     np__core_destroy(pool);
 }
 END_TEST
 
-/* The sharpened rule: less than 1/64 free, skipped at the first failure. */
+/* The sharpened rule: less than a quarter free, skipped at the first failure. */
 START_TEST(test_core_skips_a_nearly_full_block_at_once)
 {
-    np_pool_t *pool = make(4000);
-    size_t space = first_space(pool);
+    for (size_t keep = BLOCK / 4 - 1; keep <= BLOCK / 4; keep++) {
+        np_pool_t *pool = make(4000);
+        size_t space = first_space(pool);
 
-    ck_assert_ptr_nonnull(np__core_alloc(pool, space - 63, 1));
-    ck_assert_ptr_eq(np__current(pool), &pool->d);
-    ck_assert_ptr_nonnull(np__core_alloc(pool, 100, 1));
-    ck_assert_ptr_ne(np__current(pool), &pool->d);
-    np__core_destroy(pool);
+        ck_assert_ptr_nonnull(np__core_alloc(pool, space - keep, 1));
+        ck_assert_ptr_eq(np__current(pool), &pool->d);
+        ck_assert_ptr_nonnull(np__core_alloc(pool, 2000, 1));      /* fails it once */
+        if (keep < BLOCK / 4)
+            ck_assert_ptr_ne(np__current(pool), &pool->d);
+        else                                                        /* a quarter: kept */
+            ck_assert_ptr_eq(np__current(pool), &pool->d);
+        np__core_destroy(pool);
+    }
 }
 END_TEST
 

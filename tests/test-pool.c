@@ -159,8 +159,8 @@ static void assert_next_small_in_first(np_pool_t *pool, unsigned char *first_end
 
 /*
  * A block that failed more than 4 times is skipped from then on (nginx's
- * rule), as long as it keeps at least 1/64 of its size free: block 1 keeps
- * keep bytes.
+ * rule), as long as it keeps at least a quarter of its size free: block 1
+ * keeps keep bytes.
  */
 static void check_skip_after(size_t keep, int failures, int expect_in_first)
 {
@@ -177,22 +177,22 @@ static void check_skip_after(size_t keep, int failures, int expect_in_first)
 
 START_TEST(test_block_failed_four_times_is_still_used)
 {
-    check_skip_after(100, 4, 1);                        /* 100 >= 4096 / 64 */
+    check_skip_after(1100, 4, 1);                       /* 1100 >= 4096 / 4 */
 }
 END_TEST
 
 START_TEST(test_block_failed_five_times_is_skipped)
 {
-    check_skip_after(100, 5, 0);
+    check_skip_after(1100, 5, 0);
 }
 END_TEST
 
-/* A block with less than 1/64 of its size free is skipped at its first failure. */
+/* A block with less than a quarter of its size free is skipped at its first failure. */
 START_TEST(test_nearly_full_block_is_skipped_at_its_first_failure)
 {
-    check_skip_after(50, 0, 1);                         /* 50 < 64: used until it fails */
-    check_skip_after(50, 1, 0);
-    check_skip_after(64, 1, 1);                         /* exactly 1/64 free: nginx's rule */
+    check_skip_after(1000, 0, 1);                       /* 1000 < 1024: used until it fails */
+    check_skip_after(1000, 1, 0);
+    check_skip_after(1024, 1, 1);                       /* exactly a quarter free: nginx's rule */
 }
 END_TEST
 
@@ -210,12 +210,12 @@ static void check_skip_after_reset(int failures, int expect_in_first)
     ck_assert_uint_eq(stats_of(pool).blocks, 6);
     np_reset(pool);
 
-    unsigned char *p = np_nalloc(pool, space - 100);    /* block 1 keeps 100 bytes */
+    unsigned char *p = np_nalloc(pool, space - 1100);   /* block 1 keeps 1100 bytes */
     ck_assert_ptr_nonnull(p);
     for (int i = 0; i < failures; i++)                  /* served by blocks 2.. */
         ck_assert_ptr_nonnull(np_nalloc(pool, 3000));
     ck_assert_uint_eq(stats_of(pool).blocks, 6);        /* none appended */
-    assert_next_small_in_first(pool, p + space - 100, expect_in_first);
+    assert_next_small_in_first(pool, p + space - 1100, expect_in_first);
     np_destroy(pool);
 }
 

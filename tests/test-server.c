@@ -763,30 +763,31 @@ END_TEST
 /* The newest allocation was served from a later block while current stayed. */
 START_TEST(test_grow_in_a_later_block_than_current)
 {
-    np_pool_t *pool = test_create_normal(1024);
-    char *a = np_alloc(pool, 600);              /* the first block: ~200 left */
-    char *b = np_alloc(pool, 500);              /* a second block; current stays */
+    np_pool_t *pool = test_create_normal(2048);
+    char *a = np_alloc(pool, 1000);             /* the first block: ~800 left */
+    char *b = np_alloc(pool, 900);              /* a second block; current stays */
     char *c = np_alloc(pool, 100);              /* the first block again */
-    char *d = np_grow(pool, NULL, 0, 300);      /* too big for the first: the second */
+    char *d = np_grow(pool, NULL, 0, 800);      /* too big for the first: the second */
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(c);
+    ck_assert(c > a && c < a + 2048);
     ck_assert(d > b);                           /* in b's block, after it */
-    ck_assert(d < b + 1024);
-    memset(b, 'b', 500);
+    ck_assert(d < b + 2048);
+    memset(b, 'b', 900);
     memset(c, 'c', 100);
-    ck_assert_ptr_eq(np_grow(pool, d, 300, 400), d);    /* still room there */
-    memset(d, 'd', 400);
-    ck_assert_int_eq(np_shrink(pool, d, 400, 200), 0);
+    ck_assert_ptr_eq(np_grow(pool, d, 800, 1000), d);   /* still room there */
+    memset(d, 'd', 1000);
+    ck_assert_int_eq(np_shrink(pool, d, 1000, 500), 0);
     char *e = np_alloc(pool, 16);               /* the first block: not after d */
     ck_assert_ptr_nonnull(e);
-    ck_assert(e < a + 1024 && e > a);
+    ck_assert(e < a + 2048 && e > a);
     if (test_inline_path()) {                   /* e came inline: d is still the newest */
-        ck_assert_ptr_eq(np_grow(pool, d, 200, 450), d);
-        ck_assert_ptr_ne(np_grow(pool, d, 450, 900), d);    /* no room left there */
+        ck_assert_ptr_eq(np_grow(pool, d, 500, 1050), d);
+        ck_assert_ptr_ne(np_grow(pool, d, 1050, 1900), d);  /* no room left there */
     } else {                                    /* the library served e: the newest now */
-        ck_assert_ptr_ne(np_grow(pool, d, 200, 450), d);
+        ck_assert_ptr_ne(np_grow(pool, d, 500, 1050), d);
     }
-    for (int i = 0; i < 500; i++)
+    for (int i = 0; i < 900; i++)
         ck_assert_int_eq(b[i], 'b');
     for (int i = 0; i < 100; i++)
         ck_assert_int_eq(c[i], 'c');
