@@ -296,8 +296,9 @@ typedef struct np_pool_head_s {
  * is aligned up and then bumped by size, not by size rounded up: the next
  * allocation does its own aligning.  (A program built against the 1.0
  * header bumps by the size rounded up and serves only an aligned first free
- * byte inline; an unaligned one sends it to the exported functions, which
- * behave as this path does.)
+ * byte inline; an unaligned one sends it to the exported np_alloc, which
+ * serves the address this path would and leaves the first free byte
+ * aligned, bumped by the size rounded up.)
  */
 static inline void *np__bump(np_pool_t *pool, size_t size, size_t align,
                              void *(*slow)(np_pool_t *, size_t))

@@ -391,9 +391,30 @@ static __attribute__((noinline)) void *alloc_slow_packed(np_pool_t *pool, size_t
     return alloc_miss(pool, size, 1);
 }
 
+/*
+ * npool.h's inline path, except that the first free byte moves by the size
+ * rounded up to NP_ALIGNMENT: a program built against the 1.0 header calls
+ * this when `last` is unaligned (after an np_nalloc), and its inline path
+ * serves the requests after this one only from an aligned `last`.
+ */
 void *np_alloc(np_pool_t *pool, size_t size)
 {
-    return np__bump(pool, size, NP_ALIGNMENT, alloc_slow_aligned);
+    np_pool_head_t *h = (np_pool_head_t *)(void *)pool;
+
+    if (np_likely(pool != NULL && size - 1 < h->inline_max)) {
+        unsigned char **cur = h->cursor;
+        unsigned char *m = np_align_ptr(cur[0], NP_ALIGNMENT);
+        /* no wrap: the block's end is aligned and at least inline_max +
+           NP_ALIGNMENT below the top of the address space */
+        unsigned char *next = m + np_align_up(size, NP_ALIGNMENT);
+
+        if (next <= cur[1]) {
+            cur[0] = next;
+            h->allocs++;
+            return m;
+        }
+    }
+    return alloc_slow_aligned(pool, size);
 }
 
 void *np_nalloc(np_pool_t *pool, size_t size)

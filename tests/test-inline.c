@@ -17,14 +17,17 @@ static const np_pool_head_t *head(np_pool_t *pool)
     return (const np_pool_head_t *)(void *)pool;
 }
 
+/*
+ * The counts agree; the bytes may not: the exported np_alloc moves the
+ * first free byte by the size rounded up, the macro by the size, so the
+ * two pools fill their blocks a little differently.
+ */
 static void assert_same_stats(np_pool_t *a, np_pool_t *b)
 {
     np_stats_t sa, sb;
 
     ck_assert_int_eq(np_pool_stats(a, &sa), 0);
     ck_assert_int_eq(np_pool_stats(b, &sb), 0);
-    ck_assert_uint_eq(sa.blocks, sb.blocks);
-    ck_assert_uint_eq(sa.used_bytes, sb.used_bytes);
     ck_assert_uint_eq(sa.large_count, sb.large_count);
     ck_assert_uint_eq(sa.large_bytes, sb.large_bytes);
     ck_assert_uint_eq(sa.allocs, sb.allocs);
@@ -49,8 +52,14 @@ START_TEST(test_macros_and_functions_agree)
             ck_assert_uint_eq((uintptr_t)p % NP_ALIGNMENT, 0);
             ck_assert_uint_eq((uintptr_t)q % NP_ALIGNMENT, 0);
         }
-        /* the same place in the same-numbered block: equal distance to the end */
-        ck_assert_uint_eq((uintptr_t)p % 16, (uintptr_t)q % 16);
+        /* served from the current block, the exported np_alloc leaves the
+           first free byte just past the size rounded up: aligned */
+        if (!packed && n >= 1 && n <= np_max_small(b) && test_inline_path()) {
+            unsigned char *c = head(b)->cursor[0];
+            size_t rounded = (n + NP_ALIGNMENT - 1) & ~(size_t)(NP_ALIGNMENT - 1);
+            if (c > q && c <= q + rounded)
+                ck_assert_ptr_eq(c, q + rounded);
+        }
         if (i % 97 == 0)
             assert_same_stats(a, b);
         if (i % 1000 == 999) {
@@ -90,9 +99,11 @@ START_TEST(test_pool_head_is_what_the_header_documents)
         /* last is unaligned: the inline path aligns it up, and bumps by 1 */
         ck_assert_ptr_eq(np_alloc(pool, 1), first + 32);
         ck_assert_ptr_eq(h->cursor[0], first + 33);
-        /* the exported function does the same */
+        /* the exported function aligns up too, and bumps by the size
+           rounded up: a 1.0-built caller's inline path needs `last` aligned */
+        ck_assert_ptr_eq(np_nalloc(pool, 3), first + 33);
         ck_assert_ptr_eq((np_alloc)(pool, 20), first + 48);
-        ck_assert_ptr_eq(h->cursor[0], first + 68);
+        ck_assert_ptr_eq(h->cursor[0], first + 80);
         ck_assert_ptr_eq(np_alloc(pool, 16), first + 80);
         ck_assert_ptr_eq(h->cursor[0], first + 96);
         void *big = np_alloc(pool, 101);                      /* > max: large */
