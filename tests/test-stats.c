@@ -50,8 +50,13 @@ START_TEST(test_global_stats_follow_a_pool)
     for (int i = 0; i < 100; i++)
         np_nalloc(pool, 100);                           /* several blocks */
     np_alloc(pool, 20000);
-    np_stats_t ps;
+    np_stats_t pre, ps;
+    np_global_stats(&pre);                              /* blocks: published as they came */
     np_pool_stats(pool, &ps);                           /* also brings the globals up to date */
+    ck_assert_uint_gt(ps.blocks, 2);
+    ck_assert_uint_eq(pre.blocks, base.blocks + ps.blocks);
+    ck_assert_uint_eq(pre.block_bytes, base.block_bytes + ps.blocks * 4096);
+    ck_assert_uint_eq(pre.large_count, base.large_count + 1);
     np_global_stats(&mid);
     ck_assert_uint_eq(mid.pools, base.pools + 1);
     ck_assert_uint_eq(mid.blocks, base.blocks + ps.blocks);
