@@ -6,15 +6,26 @@
 
 #include "arena.h"
 
+/* n blocks more (or fewer) into c: the count and their bytes. */
+static inline void count_blocks(np_counters_t *c, const np_pool_t *pool, long long n)
+{
+    np__count(&c->blocks, n);
+    np__count(&c->block_bytes, n * (long long)pool->block_size);
+}
+
+/* After a gain of blocks: a power of two reached on the way up makes the used bytes due. */
+static inline bool used_due(const np_pool_t *pool)
+{
+    return (pool->nblocks & (pool->nblocks - 1)) == 0;
+}
+
 void np__acct_born(np_pool_t *pool)
 {
     np_arena_t *a = np__arena();
-    np_counters_t *c = &a->counters;
 
     np__counters_begin(a);
-    np__count(&c->pools, 1);
-    np__count(&c->blocks, 1);
-    np__count(&c->block_bytes, (long long)pool->block_size);
+    np__count(&a->counters.pools, 1);
+    count_blocks(&a->counters, pool, 1);
     np__counters_end(a);
 }
 
@@ -23,16 +34,13 @@ static inline bool publish(np_counters_t *c, np_pool_t *pool, np_acct_snap_t bef
 {
     long long blocks = (long long)pool->nblocks - (long long)before.nblocks;
 
-    if (blocks) {
-        np__count(&c->blocks, blocks);
-        np__count(&c->block_bytes, blocks * (long long)pool->block_size);
-    }
+    if (blocks)
+        count_blocks(c, pool, blocks);
     if (pool->large_count != before.large_count || pool->large_bytes != before.large_bytes) {
         np__count(&c->large_count, (long long)pool->large_count - (long long)before.large_count);
         np__count(&c->large_bytes, (long long)pool->large_bytes - (long long)before.large_bytes);
     }
-    /* a power of two passed on the way up: the used bytes are due */
-    return blocks > 0 && (pool->nblocks & (pool->nblocks - 1)) == 0;
+    return blocks > 0 && used_due(pool);
 }
 
 bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
@@ -45,13 +53,23 @@ bool np__acct_publish(np_pool_t *pool, np_acct_snap_t before)
     return due;
 }
 
-/* Into c of arena a, between np__counters_begin and end. */
-static void flush(np_counters_t *c, np_pool_t *pool, size_t used, unsigned long long allocs)
+/* The pool's figures as of now into c of arena a, between np__counters_begin and end. */
+static inline void flush_used(np_counters_t *c, np_pool_t *pool, size_t used)
 {
     np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
-    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
     pool->acct.used = used;
+}
+
+static inline void flush_allocs(np_counters_t *c, np_pool_t *pool, unsigned long long allocs)
+{
+    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
     pool->acct.allocs = allocs;
+}
+
+static void flush(np_counters_t *c, np_pool_t *pool, size_t used, unsigned long long allocs)
+{
+    flush_used(c, pool, used);
+    flush_allocs(c, pool, allocs);
 }
 
 void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
@@ -66,15 +84,9 @@ void np__acct_flush(np_pool_t *pool, size_t used, unsigned long long allocs)
 /* The count, and the used bytes if due, into c (between begin and end). */
 static inline void changed_tail(np_counters_t *c, np_pool_t *pool, bool due)
 {
-    unsigned long long allocs = pool->head.allocs;
-
-    if (due) {
-        size_t used = np__core_used(pool);
-        np__count(&c->used_bytes, (long long)used - (long long)pool->acct.used);
-        pool->acct.used = used;
-    }
-    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
-    pool->acct.allocs = allocs;
+    if (due)
+        flush_used(c, pool, np__core_used(pool));
+    flush_allocs(c, pool, pool->head.allocs);
 }
 
 /* One arena lookup for the whole event: what moved, the count, the bytes if due. */
@@ -91,13 +103,11 @@ void np__acct_grew(np_pool_t *pool)
 {
     np_arena_t *a = np__arena();
     np_counters_t *c = &a->counters;
-    unsigned n = pool->nblocks;
 
-    np_assert(n >= 2);
+    np_assert(pool->nblocks >= 2);
     np__counters_begin(a);
-    np__count(&c->blocks, 1);
-    np__count(&c->block_bytes, (long long)pool->block_size);
-    changed_tail(c, pool, (n & (n - 1)) == 0);
+    count_blocks(c, pool, 1);
+    changed_tail(c, pool, used_due(pool));
     np__counters_end(a);
 }
 
@@ -118,8 +128,8 @@ void np__acct_reset(np_pool_t *pool, np_acct_snap_t before, size_t used,
 /*
  * The pool is about to be released: its allocation count is flushed (the
  * totals of destroyed pools stay exact), then everything it held leaves the
- * live figures, in one change.  Its used bytes leave as last published: a
- * flush first would add what it then takes away.
+ * live figures, in one change.  Its used bytes go from what was last
+ * published to 0, without a walk over its blocks.
  */
 void np__acct_gone(np_pool_t *pool, unsigned long long allocs)
 {
@@ -127,13 +137,9 @@ void np__acct_gone(np_pool_t *pool, unsigned long long allocs)
     np_counters_t *c = &a->counters;
 
     np__counters_begin(a);
-    np__count(&c->allocs, (long long)(allocs - pool->acct.allocs));
-    pool->acct.allocs = allocs;
-    np__count(&c->used_bytes, -(long long)pool->acct.used);
-    pool->acct.used = 0;
+    flush(c, pool, 0, allocs);
     np__count(&c->pools, -1);
-    np__count(&c->blocks, -(long long)pool->nblocks);
-    np__count(&c->block_bytes, -(long long)pool->nblocks * (long long)pool->block_size);
+    count_blocks(c, pool, -(long long)pool->nblocks);
     np__count(&c->large_count, -(long long)pool->large_count);
     np__count(&c->large_bytes, -(long long)pool->large_bytes);
     np__counters_end(a);

@@ -247,8 +247,7 @@ static inline void *bump(np_pool_t *pool, np_block_t *b, unsigned char *m, size_
  * No block had room: append a new block and serve the request from it; every
  * block from current onward failed it.
  */
-static inline void *alloc_block(np_pool_t *pool, size_t size, size_t need,
-                            size_t align)
+static inline void *alloc_block(np_pool_t *pool, size_t size, size_t need, size_t align)
 {
     unsigned nblocks = pool->nblocks;
     unsigned char *mem = pool->src->block_get(pool);

@@ -41,7 +41,8 @@
 /* A block that failed to serve more than this many small requests is skipped. */
 #define NP_BLOCK_MAX_FAILED 4
 /* A block that fails a request with less than 1/NP_BLOCK_FULL_DIV of its size
- * free is skipped at once: nearly full, it would only fail four more times. */
+ * free is skipped at once: that full, it would mostly fail the requests to
+ * come (doc/DESIGN.md, deliberate differences, 2). */
 #define NP_BLOCK_FULL_DIV 4
 
 /* Core pool flags (bits 0x10000 and up belong to the layers above). */

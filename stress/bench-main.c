@@ -645,9 +645,11 @@ static void peer_target(size_t m, unsigned t, const char *peer, double x)
     char what[96];
     double goal = fmin(x, ns_ratio(m, t, peer, "bump", false) / 1.8);
 
-    snprintf(what, sizeof(what), "%s%s / np-create", t > 1 ? "2 threads: " : "", peer);
-    if (isnan(goal))
-        goal = x;
+    /* fmin gives x when bump was not measured; a peer not measured prints so */
+    if (t > 1)
+        snprintf(what, sizeof(what), "%u threads: %s / np-create", t, peer);
+    else
+        snprintf(what, sizeof(what), "%s / np-create", peer);
     target(what, ns_ratio(m, t, peer, "np-create", false), ns_ratio(m, t, peer, "np-create", true),
            goal, true);
 }
