@@ -623,14 +623,19 @@ NP_API int np_global_stats(np_stats_t *out);
 
 /*
  * Print a pool for a person: blocks with used and free bytes, large
- * allocations, cleanups.  Same threads as np_pool_stats.  Returns 0, or
- * -EINVAL for a NULL pool or stream.
+ * allocations, cleanups.  Same threads as np_pool_stats.  The text is
+ * composed in memory and written to out after npool has released every
+ * lock, so out's writer (a cookie stream, a pipe read by a thread that
+ * allocates) may call npool, fork or block.  Returns 0; -EINVAL for a NULL
+ * pool or stream; -ENOMEM when the text cannot be composed (nothing
+ * written); -EIO when out takes less than all of it.
  */
 NP_API int np_pool_dump(np_pool_t *pool, FILE *out);
 
 /*
  * Print the global statistics, every thread arena (pools, blocks, cache) and
- * every live shared pool.  Any thread.  Returns 0 or -EINVAL.
+ * every live shared pool.  Any thread.  Written as np_pool_dump writes;
+ * returns what it returns (-EINVAL: a NULL stream).
  */
 NP_API int np_global_dump(FILE *out);
 

@@ -13,6 +13,7 @@
 #include "child.h"
 #include "debug.h"
 #include "guard.h"
+#include "lockorder.h"
 
 /* np_reserve's "never used": a private pool remembers it held a cleanup.
  * A shared pool's flags are read unlocked by its other users: not there. */
@@ -108,8 +109,10 @@ int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c)
     np_cleanup_pt handler;
     int rc = take(pool, c, &handler);
 
-    if (rc == 0 && handler)
+    if (rc == 0 && handler) {
+        np_assert(np__lock_order_none());
         handler(c->data);               /* holding nothing: it may call anything */
+    }
     return rc;
 }
 

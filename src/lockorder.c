@@ -41,6 +41,15 @@ void np__lock_order_leave(int level)
     held[level]--;
 }
 
+bool np__lock_order_none(void)
+{
+    for (int l = 0; l < NP_LOCK_LEVELS; l++) {
+        if (held[l])
+            return false;
+    }
+    return true;
+}
+
 void np__lock_order_reset(void)
 {
     for (int l = 0; l < NP_LOCK_LEVELS; l++)

@@ -19,14 +19,23 @@ enum {
     NP_LOCK_LEVELS = 3
 };
 
+#include <stdbool.h>
+
+/*
+ * np__lock_order_none: the calling thread holds no npool lock, as it must
+ * whenever user code runs (a backend, a cleanup handler, a dump's stream);
+ * asserted there.
+ */
 #ifdef NP_DEBUG
 void np__lock_order_enter(int level);
 void np__lock_order_leave(int level);
 void np__lock_order_reset(void);    /* a forked child: the calling thread holds nothing */
+bool np__lock_order_none(void);
 #else
 static inline void np__lock_order_enter(int level) { (void)level; }
 static inline void np__lock_order_leave(int level) { (void)level; }
 static inline void np__lock_order_reset(void) {}
+static inline bool np__lock_order_none(void) { return true; }
 #endif
 
 #endif /* NPOOL_LOCKORDER_H */

@@ -15,6 +15,7 @@
 #include "account.h"
 #include "child.h"
 #include "guard.h"
+#include "lockorder.h"
 #include "options.h"
 #include "rcu.h"
 #include "shared.h"
@@ -150,6 +151,7 @@ void np__pool_release(np_pool_t *pool, bool keep_cache)
         np__shared_no_cache(pool);
     else if (!keep_cache && pool->src == &np__source_cache)
         pool->src = &np__source_backend;
+    np_assert(np__lock_order_none());   /* the cleanups are user code */
     np__core_cleanup_run_all(pool);
     if (shared) {
         np__shared_after(pool);         /* the last moves (cleanups) published */
@@ -231,6 +233,7 @@ void np_reset(np_pool_t *pool)
         return;
     }
     np_cleanup_t *fresh;
+    np_assert(np__lock_order_none());   /* the cleanups are user code */
     if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {   /* private, debug: the misuse
                                                              detector sees the handlers run */
         np__guard_enter(pool);

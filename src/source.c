@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "arena.h"
+#include "lockorder.h"
 
 static void *libc_alloc(size_t size, void *ctx)
 {
@@ -35,11 +36,13 @@ const np_backend_t np__libc_backend = { libc_alloc, libc_free, libc_memalign, NU
 
 static void *be_alloc(const np_backend_t *be, size_t size)
 {
+    np_assert(np__lock_order_none());
     return np__size_ok(size) ? be->alloc(size, be->ctx) : NULL;
 }
 
 static void be_free_block(const np_backend_t *be, void *block, size_t size)
 {
+    np_assert(np__lock_order_none());
     np__mem_reuse(block, size);
     be->free(block, be->ctx);
 }
@@ -86,6 +89,7 @@ static void *backend_large_get(np_pool_t *pool, size_t size, size_t align, void 
     size_t total;
 
     *tag = 0;
+    np_assert(np__lock_order_none());
     if (align <= NP_ALIGNMENT)
         return *base = be_alloc(be, size);
     if (be->memalign)
@@ -100,6 +104,7 @@ static void backend_large_put(np_pool_t *pool, void *base, size_t size, unsigned
 {
     (void)size;
     (void)tag;
+    np_assert(np__lock_order_none());
     pool->backend.free(base, pool->backend.ctx);
 }
 

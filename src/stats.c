@@ -3,16 +3,22 @@
  * np_global_dump.  A pool's own figures come from the core's fields (and a
  * shared pool's regions); the global ones are the sum of every arena's
  * counters (account.c publishes into them), read inside an RCU read section
- * so that no allocating or exiting thread waits.
+ * so that no allocating or exiting thread waits.  A dump is composed in
+ * memory under whatever locks it needs and written to the caller's stream
+ * after every lock is released: the stream's writer may be user code (a
+ * cookie stream, a pipe read by a thread that allocates) that calls the
+ * library, forks, or blocks.
  */
 #include "core.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "account.h"
 #include "arena.h"
 #include "guard.h"
+#include "lockorder.h"
 #include "registry.h"
 #include "shared.h"
 
@@ -132,24 +138,63 @@ static void dump_pool(np_pool_t *pool, FILE *out)
     fprintf(out, "  cleanups armed: %u\n", i);
 }
 
+/* The text of one dump, composed in memory (dump_open .. dump_write). */
+typedef struct dump_text_s {
+    FILE *mem;
+    char *text;
+    size_t len;
+} dump_text_t;
+
+static FILE *dump_open(dump_text_t *d)
+{
+    d->text = NULL;
+    d->len = 0;
+    d->mem = open_memstream(&d->text, &d->len);
+    return d->mem;
+}
+
+/* Close the text and hand it to out, no lock held: 0, -ENOMEM, -EIO. */
+static int dump_write(dump_text_t *d, FILE *out)
+{
+    np_assert(np__lock_order_none());
+    int rc = ferror(d->mem) ? -ENOMEM : 0;
+
+    if (fclose(d->mem) != 0 && rc == 0)
+        rc = -ENOMEM;
+    if (rc == 0 && d->len > 0) {
+        bool failed_before = ferror(out) != 0;  /* a stream's error flag is sticky */
+        if (fwrite(d->text, 1, d->len, out) != d->len || (!failed_before && ferror(out)))
+            rc = -EIO;              /* (a cookie stream's failed write is only in the flag) */
+    }
+    free(d->text);
+    return rc;
+}
+
 int np_pool_dump(np_pool_t *pool, FILE *out)
 {
+    dump_text_t d;
+
     if (pool == NULL || out == NULL)
         return -EINVAL;
-    NP_GUARDED_VOID(pool, dump_pool(pool, out));
-    return 0;
+    if (dump_open(&d) == NULL)
+        return -ENOMEM;
+    NP_GUARDED_VOID(pool, dump_pool(pool, d.mem));
+    return dump_write(&d, out);
 }
 
 int np_global_dump(FILE *out)
 {
     np_stats_t s;
+    dump_text_t d;
 
     if (out == NULL)
         return -EINVAL;
+    if (dump_open(&d) == NULL)
+        return -ENOMEM;
     np_global_stats(&s);
-    fprintf(out, "npool %s global statistics:\n", np_version());
-    print_stats(out, &s);
-    np__arena_dump(out);
-    np__shared_dump(out);
-    return 0;
+    fprintf(d.mem, "npool %s global statistics:\n", np_version());
+    print_stats(d.mem, &s);
+    np__arena_dump(d.mem);
+    np__shared_dump(d.mem);
+    return dump_write(&d, out);
 }

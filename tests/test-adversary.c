@@ -623,6 +623,87 @@ START_TEST(test_shared_pool_backend_allocating_from_another_while_others_fork)
 }
 END_TEST
 
+/*
+ * A stream whose writer calls the library (a cookie stream, or stderr piped
+ * to a thread that allocates): np_global_dump and np_pool_dump of a shared
+ * pool hand it text while they hold no lock, so the writer may create and
+ * destroy shared pools, allocate from the dumped pool, dump again and fork.
+ */
+typedef struct {
+    np_pool_t *shared;
+    char text[1 << 16];
+    size_t len;
+    int calls, errors;
+} calling_sink_t;
+
+static ssize_t calling_write(void *cookie, const char *buf, size_t n)
+{
+    calling_sink_t *s = cookie;
+    np_stats_t st;
+
+    s->calls++;
+    if (np_global_stats(&st) != 0 || np_pool_stats(s->shared, &st) != 0)
+        s->errors++;
+    if (np_alloc(s->shared, 64) == NULL)
+        s->errors++;
+    np_pool_t *p = np_create_shared(0);         /* the registry's lock */
+    if (p == NULL || np_alloc(p, 100) == NULL)
+        s->errors++;
+    np_destroy(p);
+    if (np_global_dump(devnull) != 0 || np_pool_dump(s->shared, devnull) != 0)
+        s->errors++;
+    pid_t pid = fork();                         /* the fork handlers take every lock */
+    if (pid == 0)
+        _exit(0);
+    if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+        s->errors++;
+    size_t k = n < sizeof(s->text) - 1 - s->len ? n : sizeof(s->text) - 1 - s->len;
+    memcpy(s->text + s->len, buf, k);
+    s->len += k;
+    s->text[s->len] = '\0';
+    return (ssize_t)n;
+}
+
+static void *dump_to_calling_stream(void *arg)
+{
+    calling_sink_t *s = arg;
+    cookie_io_functions_t io = { .write = calling_write };
+    FILE *f = fopencookie(s, "w", io);
+
+    if (f == NULL || setvbuf(f, NULL, _IONBF, 0) != 0)     /* every fprintf writes, as stderr */
+        return (void *)2;
+    int a = np_global_dump(f), b = np_pool_dump(s->shared, f);
+    fclose(f);
+    return a == 0 && b == 0 ? NULL : (void *)1;
+}
+
+START_TEST(test_dump_to_a_stream_whose_writer_calls_the_library)
+{
+    static calling_sink_t sink;
+    char name[32];
+
+    devnull = fopen("/dev/null", "w");
+    ck_assert_ptr_nonnull(devnull);
+    memset(&sink, 0, sizeof(sink));
+    sink.shared = np_create_shared(0);
+    ck_assert_ptr_nonnull(sink.shared);
+    ck_assert_ptr_nonnull(np_alloc(sink.shared, 9000));
+    ck_assert_int_eq(test_run_bounded(dump_to_calling_stream, &sink, 60), 0);
+    ck_assert_int_eq(sink.errors, 0);
+    ck_assert_int_gt(sink.calls, 0);
+    /* all of both dumps arrived: the global one names the shared pool, the
+       pool's own its large allocation */
+    snprintf(name, sizeof(name), "shared pool %p", (void *)sink.shared);
+    ck_assert_ptr_nonnull(strstr(sink.text, "global statistics"));
+    ck_assert_ptr_nonnull(strstr(sink.text, name));
+    snprintf(name, sizeof(name), "npool pool %p: shared", (void *)sink.shared);
+    ck_assert_ptr_nonnull(strstr(sink.text, name));
+    ck_assert_ptr_nonnull(strstr(sink.text, "9000 B"));
+    np_destroy(sink.shared);
+    fclose(devnull);
+}
+END_TEST
+
 Suite *suite_adversary(void)
 {
     Suite *s = suite_create("adversary");
@@ -657,6 +738,7 @@ Suite *suite_adversary(void)
     tcase_add_test(tc, test_shared_pool_cleanups_call_the_library_while_others_dump_and_fork);
     tcase_add_test(tc, test_shared_pool_backend_allocating_from_another_while_others_fork);
     tcase_add_test(tc, test_fork_inside_a_read_section_with_a_destroy_queued_returns);
+    tcase_add_test(tc, test_dump_to_a_stream_whose_writer_calls_the_library);
     suite_add_tcase(s, tc);
     return s;
 }

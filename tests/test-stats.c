@@ -2,7 +2,11 @@
  * Statistics: a pool's own figures, and the global ones moving by exactly
  * what a pool adds and going back when it is destroyed.
  */
+#include "config.h"
+
 #include <check.h>
+#include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -102,6 +106,59 @@ START_TEST(test_dump_names_the_pool_and_its_blocks)
     ck_assert_ptr_nonnull(strstr(buf, "global statistics"));
     ck_assert_ptr_nonnull(strstr(buf, "arena"));
     free(buf);
+    np_destroy(pool);
+}
+END_TEST
+
+/* A stream that takes the first `room` bytes it is given and refuses the rest. */
+static size_t refusing_room, refusing_got;
+
+static ssize_t refusing_write(void *cookie, const char *buf, size_t n)
+{
+    (void)cookie;
+    (void)buf;
+    if (refusing_got + n > refusing_room)
+        return -1;
+    refusing_got += n;
+    return (ssize_t)n;
+}
+
+static FILE *refusing_stream(size_t room)
+{
+    cookie_io_functions_t io = { .write = refusing_write };
+    FILE *f = fopencookie(NULL, "w", io);
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(setvbuf(f, NULL, _IONBF, 0), 0);
+    refusing_room = room;
+    refusing_got = 0;
+    return f;
+}
+
+START_TEST(test_dump_to_a_stream_that_refuses_it_is_eio)
+{
+    np_pool_t *pool = test_create_normal(4096);
+    FILE *f = refusing_stream(0);
+
+    ck_assert_int_eq(np_pool_dump(pool, f), -EIO);
+    fclose(f);
+    f = refusing_stream(0);
+    ck_assert_int_eq(np_global_dump(f), -EIO);
+    fclose(f);
+    /* a stream that takes it all: 0, and every byte arrived in one piece */
+    f = refusing_stream(SIZE_MAX);
+    ck_assert_int_eq(np_pool_dump(pool, f), 0);
+    ck_assert_uint_gt(refusing_got, 0);
+    size_t one = refusing_got;
+    ck_assert_int_eq(np_pool_dump(pool, f), 0);
+    ck_assert_uint_eq(refusing_got, 2 * one);
+    /* room for part of it: the part is taken, the call says the rest was not */
+    fclose(f);
+    f = refusing_stream(one);
+    ck_assert_int_eq(np_pool_dump(pool, f), 0);
+    ck_assert_int_eq(np_pool_dump(pool, f), -EIO);
+    ck_assert_uint_eq(refusing_got, one);
+    fclose(f);
     np_destroy(pool);
 }
 END_TEST
@@ -233,6 +290,7 @@ Suite *suite_stats(void)
     tcase_add_test(tc, test_pool_stats_count_what_was_done);
     tcase_add_test(tc, test_global_stats_follow_a_pool);
     tcase_add_test(tc, test_dump_names_the_pool_and_its_blocks);
+    tcase_add_test(tc, test_dump_to_a_stream_that_refuses_it_is_eio);
     tcase_add_test(tc, test_global_stats_pairs_agree_under_churn);
     tcase_add_test(tc, test_dump_while_shared_pools_are_retired);
     suite_add_tcase(s, tc);
