@@ -51,7 +51,7 @@ static struct {
     uint64_t seed;
     bool csv, extra;
     size_t append;              /* items of the append report; 0: none */
-    bool append_only, scale_only;
+    bool append_only, scale_only, floor_only;
     bool *mix_on, *impl_on;
 } opt = { .rounds = 5, .requests = 10000, .epoch = 32, .seed = 1, .extra = true,
           .append = 1000000 };
@@ -72,6 +72,9 @@ static void usage(FILE *out)
             "                   and the target summary\n"
             "  --scale          only the scaling report: cost as pools, large lists, blocks,\n"
             "                   threads grow (stress/bench-scale.c)\n"
+            "  --floor          only the floor report: the reference harness's loop with the\n"
+            "                   cursor in memory, with npool.h's checks, and npool\n"
+            "                   (stress/bench-floor.c; --rounds, --requests)\n"
             "  --append N       only the append report: N items onto growing arrays (np_grow,\n"
             "                   realloc, pmr vectors; default N in the full run: 1000000)\n"
             "  --list           list workloads and implementations\n");
@@ -167,6 +170,7 @@ static void parse_options(int argc, char **argv)
         { "seed", required_argument, NULL, 's' }, { "csv", no_argument, NULL, 'c' },
         { "no-extra", no_argument, NULL, 'x' }, { "list", no_argument, NULL, 'l' },
         { "append", required_argument, NULL, 'a' }, { "scale", no_argument, NULL, 'g' },
+        { "floor", no_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     const char *mixes = NULL, *impls = NULL;
@@ -187,6 +191,7 @@ static void parse_options(int argc, char **argv)
         case 'x': opt.extra = false; break;
         case 'a': opt.append = parse_count(optarg, "--append"), opt.append_only = true; break;
         case 'g': opt.scale_only = true; break;
+        case 'f': opt.floor_only = true; break;
         case 'l': list(); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -757,7 +762,9 @@ int main(int argc, char **argv)
 {
     bench_impls_init();
     parse_options(argc, argv);
-    if (opt.append_only || opt.scale_only) {
+    if (opt.append_only || opt.scale_only || opt.floor_only) {
+        if (opt.floor_only)
+            bench_floor_report(opt.rounds, (long)opt.requests, opt.csv);
         if (opt.scale_only)
             bench_scale_report(opt.rounds, opt.csv, opt.seed);
         if (opt.append_only)

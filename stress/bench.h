@@ -186,6 +186,9 @@ void bench_sort(double *v, size_t n);
  * allocations, np_pool_stats by blocks, np_global_stats by threads, a
  * shared pool by threads), beside a reference at each size. */
 void bench_scale_report(unsigned rounds, bool csv, uint64_t seed);
+/* bench-floor.c: the reference harness's loop with the cursor in memory,
+ * with npool.h's inline checks, and npool itself, in one run. */
+void bench_floor_report(unsigned rounds, long requests, bool csv);
 #ifdef HAVE_CXX_PEERS
 /* bench-cxx.cc: each returns a checksum of what it appended. */
 uint64_t bench_append_pmr_vector(size_t n);     /* over monotonic_buffer_resource */
