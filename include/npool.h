@@ -66,7 +66,12 @@
  *     adds during np_reset run at the next np_reset or np_destroy (so a
  *     handler may re-arm itself for the next request), those it adds during
  *     np_destroy run in the same destroy (a handler that always re-arms
- *     itself then makes np_destroy loop);
+ *     itself then makes np_destroy loop); what it allocates from the pool
+ *     during np_reset goes when that reset ends (np_resetting says so), so
+ *     data for the next cycle goes into np_cleanup_add's record (moved into
+ *     the rewound pool) or outside the pool;
+ *   - whatever a handler leaves in errno, a reset or destroy that is done
+ *     leaves errno as its caller had it;
  *   - np_reset, np_destroy and np_destroy_deferred of that pool are refused
  *     (errno EBUSY, nothing done);
  *   - np_rcu_barrier from a cleanup that runs on liburcu's callback thread
@@ -232,7 +237,9 @@ NP_API void *np_reserve(np_pool_t *pool, size_t size);
  * np_global_stats never reads it freed).  Refused, errno set and nothing
  * done: a thread pool (np_thread_pool; EINVAL: thread exit destroys it); a
  * shared pool inside np_rcu_read_lock() (EDEADLK: the grace period would
- * wait for the caller); from one of the pool's own cleanups (EBUSY).
+ * wait for the caller); from one of the pool's own cleanups (EBUSY).  A
+ * destroy that is done leaves errno as it found it, whatever the cleanups
+ * set (errno = 0 before the call tells a refusal from a destroy).
  */
 NP_API void np_destroy(np_pool_t *pool);
 
@@ -244,9 +251,23 @@ NP_API void np_destroy(np_pool_t *pool);
  * any lock is taken; on a shared pool every other thread must be out (the
  * contract above).  From one of the pool's own cleanups: errno EBUSY,
  * nothing done.  If the handlers' new cleanups find no memory in the
- * rewound pool, they run at once instead and errno is ENOMEM.
+ * rewound pool, they run at once instead and errno is ENOMEM; otherwise
+ * errno is left as the call found it, whatever the cleanups set.  What a
+ * handler allocates from the pool while the reset runs it is released when
+ * the reset ends, with everything else (np_resetting tells it so): data a
+ * re-armed cleanup needs in the next cycle goes into np_cleanup_add's
+ * record, which the reset moves into the rewound pool, or outside the pool.
  */
 NP_API void np_reset(np_pool_t *pool);
+
+/*
+ * (1.1) 1 while np_reset of pool runs its cleanups (asked from one of them:
+ * what it allocates from the pool now goes when that reset ends), else 0;
+ * -EINVAL for NULL.  0 during np_destroy (cleanups added there run in the
+ * same destroy, before the memory goes).  The pool's thread (a shared
+ * pool's reset has every other user out).
+ */
+NP_API int np_resetting(np_pool_t *pool);
 
 /* ===========================================================================
  * Allocation.  All: NULL pool -> NULL/EINVAL; no memory -> NULL/ENOMEM.

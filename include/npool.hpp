@@ -9,7 +9,10 @@
  *     for what npool.h reports as EINVAL at creation;
  *   - memory belongs to the pool and lives until np_reset or np_destroy, as in
  *     C; objects built with np::make and np::make_array are destroyed there,
- *     newest first, through the pool's cleanups (np_cleanup_push);
+ *     newest first, through the pool's cleanups (np_cleanup_push); memory
+ *     taken from a pool while its reset runs the destructors goes when that
+ *     reset ends (np_resetting), except np::make's and np::make_array's,
+ *     which then come from operator new and live until the next reset;
  *   - "which thread" is npool.h's table: a non-shared pool one thread at a
  *     time, a shared pool (np::pool::shared) any thread, a thread pool
  *     (np::thread_resource) its own thread only.
@@ -145,6 +148,38 @@ template <class T> void destroy_array(void *rec) noexcept
 {
     array_record<T> *r = static_cast<array_record<T> *>(rec);
     destroy_reverse(r->first, r->count);
+}
+
+/*
+ * Objects made while np_reset runs the pool's cleanups (np_resetting: a
+ * destructor that np::make's an object during a reset).  The reset releases
+ * the pool's memory when it ends, so such an object lives on the heap until
+ * its cleanup, which runs at the next reset or destroy, destroys it and
+ * gives the storage back.  An array's block is its record, then the
+ * elements.
+ */
+template <class U> constexpr std::size_t heap_align() noexcept
+{
+    return alignof(U) > alignof(array_record<U>) ? alignof(U) : alignof(array_record<U>);
+}
+
+template <class U> constexpr std::size_t heap_elements_at() noexcept
+{
+    return (sizeof(array_record<U>) + alignof(U) - 1) / alignof(U) * alignof(U);
+}
+
+template <class U> void destroy_heap_one(void *obj) noexcept
+{
+    static_cast<U *>(obj)->~U();
+    ::operator delete(obj, std::align_val_t(alignof(U)));
+}
+
+template <class U> void destroy_heap_array(void *rec) noexcept
+{
+    array_record<U> *r = static_cast<array_record<U> *>(rec);
+    if constexpr (!std::is_trivially_destructible_v<U>)
+        destroy_reverse(r->first, r->count);
+    ::operator delete(rec, std::align_val_t(heap_align<U>()));
 }
 
 /* A (T) initialiser when T has that constructor, else a braced one (aggregates). */
@@ -322,23 +357,43 @@ private:
  * and runs at np_reset/np_destroy (newest first, once).  The pool's thread
  * (any if shared).  Throws std::bad_alloc (if the push fails the object is
  * destroyed first) or what T's constructor throws (nothing is registered).
- * The object belongs to the pool: never delete it.
+ * The object belongs to the pool: never delete it.  Made while np_reset
+ * runs the pool's cleanups (np_resetting: from a destructor the reset
+ * runs), it is built in storage from operator new instead, since the
+ * pool's memory goes when that reset ends; its cleanup, pushed whatever T,
+ * destroys it and frees the storage at the next reset or destroy.
  */
 template <class T, class... Args> T *make(np_pool_t *p, Args &&...args)
 {
     static_assert(!std::is_array_v<T> && !std::is_reference_v<T>, "np::make: T must be an object type");
-    void *m = detail::alloc_object(p, sizeof(T), alignof(T));
-    T *obj;
+    using U = std::remove_cv_t<T>;
+    if (np_resetting(p) == 1) {         /* the pool's memory goes when this reset ends */
+        void *m = ::operator new(sizeof(U), std::align_val_t(alignof(U)));
+        U *obj;
+        try {
+            obj = detail::construct_at<U>(m, std::forward<Args>(args)...);
+        } catch (...) {
+            ::operator delete(m, std::align_val_t(alignof(U)));
+            throw;
+        }
+        if (np_cleanup_push(p, &detail::destroy_heap_one<U>, obj) == nullptr) {
+            detail::destroy_heap_one<U>(obj);
+            throw std::bad_alloc();
+        }
+        return obj;
+    }
+    void *m = detail::alloc_object(p, sizeof(U), alignof(U));
+    U *obj;
     try {
-        obj = detail::construct_at<T>(m, std::forward<Args>(args)...);
+        obj = detail::construct_at<U>(m, std::forward<Args>(args)...);
     } catch (...) {
-        detail::free_object(p, m, sizeof(T), alignof(T));
+        detail::free_object(p, m, sizeof(U), alignof(U));
         throw;
     }
-    if constexpr (!std::is_trivially_destructible_v<T>) {
-        if (np_cleanup_push(p, &detail::destroy_one<T>, obj) == nullptr) {
-            obj->~T();
-            detail::free_object(p, m, sizeof(T), alignof(T));
+    if constexpr (!std::is_trivially_destructible_v<U>) {
+        if (np_cleanup_push(p, &detail::destroy_one<U>, obj) == nullptr) {
+            obj->~U();
+            detail::free_object(p, m, sizeof(U), alignof(U));
             throw std::bad_alloc();
         }
     }
@@ -358,38 +413,65 @@ template <class T, class... Args> T *make(pool &p, Args &&...args)
  * thread.  Throws std::bad_alloc (n * sizeof(T) overflows, no memory) or
  * what element k's constructor throws, after destroying elements k-1..0
  * (nothing registered).  The array belongs to the pool; n == 0 gives a
- * valid pointer to no element.
+ * valid pointer to no element.  Made while np_reset runs the pool's
+ * cleanups, it lives in storage from operator new until its cleanup at the
+ * next reset or destroy, as np::make's object does.
  */
 template <class T> T *make_array(np_pool_t *p, std::size_t n)
 {
     static_assert(!std::is_array_v<T> && !std::is_reference_v<T>, "np::make_array: T must be an object type");
-    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+    using U = std::remove_cv_t<T>;
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(U))
         throw std::bad_alloc();
-    const std::size_t size = n * sizeof(T);
-    detail::array_record<T> *rec = nullptr;
-    if constexpr (!std::is_trivially_destructible_v<T>) {
-        if (n != 0)
-            rec = static_cast<detail::array_record<T> *>(
-                detail::alloc_object(p, sizeof(detail::array_record<T>), alignof(detail::array_record<T>)));
+    const std::size_t size = n * sizeof(U);
+    if (np_resetting(p) == 1) {         /* the pool's memory goes when this reset ends */
+        constexpr std::size_t at = detail::heap_elements_at<U>();
+        if (size > std::numeric_limits<std::size_t>::max() - at)
+            throw std::bad_alloc();
+        void *block = ::operator new(at + size, std::align_val_t(detail::heap_align<U>()));
+        auto *rec = static_cast<detail::array_record<U> *>(block);
+        U *first = reinterpret_cast<U *>(static_cast<unsigned char *>(block) + at);
+        std::size_t k = 0;
+        try {
+            for (; k < n; k++)
+                ::new (static_cast<void *>(first + k)) U();
+        } catch (...) {
+            detail::destroy_reverse(first, k);
+            ::operator delete(block, std::align_val_t(detail::heap_align<U>()));
+            throw;
+        }
+        rec->first = first;
+        rec->count = n;
+        if (np_cleanup_push(p, &detail::destroy_heap_array<U>, rec) == nullptr) {
+            detail::destroy_heap_array<U>(rec);
+            throw std::bad_alloc();
+        }
+        return first;
     }
-    void *m = detail::alloc_object(p, size, alignof(T));
-    T *first = static_cast<T *>(m);
+    detail::array_record<U> *rec = nullptr;
+    if constexpr (!std::is_trivially_destructible_v<U>) {
+        if (n != 0)
+            rec = static_cast<detail::array_record<U> *>(
+                detail::alloc_object(p, sizeof(detail::array_record<U>), alignof(detail::array_record<U>)));
+    }
+    void *m = detail::alloc_object(p, size, alignof(U));
+    U *first = static_cast<U *>(m);
     std::size_t k = 0;
     try {
         for (; k < n; k++)
-            ::new (static_cast<void *>(first + k)) T();
+            ::new (static_cast<void *>(first + k)) U();
     } catch (...) {
         detail::destroy_reverse(first, k);
-        detail::free_object(p, m, size, alignof(T));
+        detail::free_object(p, m, size, alignof(U));
         throw;
     }
-    if constexpr (!std::is_trivially_destructible_v<T>) {
+    if constexpr (!std::is_trivially_destructible_v<U>) {
         if (n != 0) {
             rec->first = first;
             rec->count = n;
-            if (np_cleanup_push(p, &detail::destroy_array<T>, rec) == nullptr) {
+            if (np_cleanup_push(p, &detail::destroy_array<U>, rec) == nullptr) {
                 detail::destroy_reverse(first, n);
-                detail::free_object(p, m, size, alignof(T));
+                detail::free_object(p, m, size, alignof(U));
                 throw std::bad_alloc();
             }
         }

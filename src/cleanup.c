@@ -104,6 +104,13 @@ static int take(np_pool_t *pool, np_cleanup_t *c, np_cleanup_pt *handler)
     return rc;
 }
 
+int np_resetting(np_pool_t *pool)
+{
+    if (pool == NULL)
+        return -EINVAL;
+    return (pool->flags & NP_F_RESETTING) != 0;
+}
+
 int np_cleanup_run(np_pool_t *pool, np_cleanup_t *c)
 {
     np_cleanup_pt handler;

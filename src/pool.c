@@ -189,6 +189,7 @@ void np_destroy(np_pool_t *pool)
 {
     if (pool == NULL || destroy_refused(pool))
         return;
+    int saved_errno = errno;            /* the cleanups may set it: a done destroy keeps it */
     if (pool->flags & NP_F_CHILD)
         np__child_detach(pool);         /* its parent must not destroy it again */
     if (pool->flags & NP_F_REGISTERED) {
@@ -200,6 +201,7 @@ void np_destroy(np_pool_t *pool)
         np__rcu_synchronize();          /* no registry reader still sees it */
     }
     np__pool_release(pool, true);
+    errno = saved_errno;
 }
 
 /* Under the guard: the memory half of a reset, and what it moved published. */
@@ -233,6 +235,7 @@ void np_reset(np_pool_t *pool)
         return;
     }
     np_cleanup_t *fresh;
+    int saved_errno = errno;            /* the cleanups may set it; reattach may say ENOMEM */
     np_assert(np__lock_order_none());   /* the cleanups are user code */
     if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {   /* private, debug: the misuse
                                                              detector sees the handlers run */
@@ -242,6 +245,7 @@ void np_reset(np_pool_t *pool)
     } else {
         fresh = np__core_reset_cleanups(pool);
     }
+    errno = saved_errno;
     NP_GUARDED_VOID(pool, reset_memory(pool, fresh));
 }
 

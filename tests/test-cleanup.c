@@ -182,6 +182,116 @@ START_TEST(test_run_file_picks_the_matching_fd)
 }
 END_TEST
 
+/* ---- what a handler sees: np_resetting, and errno after the call ---------- */
+
+static int seen_resetting[2], nseen;
+
+static void note_resetting(void *data)
+{
+    seen_resetting[nseen++ % 2] = np_resetting(data);
+}
+
+START_TEST(test_resetting_is_1_only_inside_a_resets_cleanups)
+{
+    np_pool_t *pool = np_create(0);
+
+    ck_assert_int_eq(np_resetting(NULL), -EINVAL);
+    ck_assert_int_eq(np_resetting(pool), 0);
+    nseen = 0;
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, note_resetting, pool));
+    np_reset(pool);
+    ck_assert_int_eq(nseen, 1);
+    ck_assert_int_eq(seen_resetting[0], 1);
+    ck_assert_int_eq(np_resetting(pool), 0);
+    ck_assert_ptr_nonnull(np_cleanup_push(pool, note_resetting, pool));
+    np_destroy(pool);                   /* destroy: cleanups added there run before the memory goes */
+    ck_assert_int_eq(nseen, 2);
+    ck_assert_int_eq(seen_resetting[1], 0);
+    /* a thread pool's reset as well */
+    np_pool_t *tp = np_thread_pool();
+    ck_assert_ptr_nonnull(np_cleanup_push(tp, note_resetting, tp));
+    np_thread_reset();
+    ck_assert_int_eq(nseen, 3);
+    ck_assert_int_eq(seen_resetting[0], 1);
+}
+END_TEST
+
+static void set_errno(void *data)
+{
+    errno = *(int *)data;
+}
+
+START_TEST(test_reset_and_destroy_leave_errno_as_the_caller_had_it)
+{
+    static const int edeadlk = EDEADLK, ebusy = EBUSY;
+    np_pool_t *pools[2] = { np_create(0), np_create_shared(0) };
+
+    for (int k = 0; k < 2; k++) {
+        np_pool_t *pool = pools[k];
+        ck_assert_ptr_nonnull(pool);
+        ck_assert_ptr_nonnull(np_cleanup_push(pool, set_errno, (void *)&edeadlk));
+        errno = 0;
+        np_reset(pool);
+        ck_assert_int_eq(errno, 0);
+        ck_assert_ptr_nonnull(np_cleanup_push(pool, set_errno, (void *)&ebusy));
+        errno = ERANGE;
+        np_reset(pool);
+        ck_assert_int_eq(errno, ERANGE);
+        ck_assert_ptr_nonnull(np_cleanup_push(pool, set_errno, (void *)&edeadlk));
+        errno = 0;
+        np_destroy(pool);               /* done: errno says nothing */
+        ck_assert_int_eq(errno, 0);
+    }
+    /* a refusal still says so */
+    errno = 0;
+    np_destroy(np_thread_pool());
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/*
+ * What a handler allocates during np_reset goes when the reset ends; what it
+ * puts into np_cleanup_add's record is moved into the rewound pool and read
+ * back intact by the re-armed handler in the next cycle.
+ */
+static int carried_ok, carried_runs;
+
+static void carry_on(void *data)
+{
+    np_pool_t **pool = data;            /* the record: the pool, then 56 bytes of pattern */
+    carried_runs++;
+    if (check_pattern(pool + 1, 56, 77))
+        carried_ok++;
+    if (carried_runs < 3) {
+        np_cleanup_t *c = np_cleanup_add(*pool, sizeof(np_pool_t *) + 56);
+        ck_assert_ptr_nonnull(c);
+        *(np_pool_t **)c->data = *pool;
+        fill_pattern((np_pool_t **)c->data + 1, 56, 77);
+        c->handler = carry_on;
+        ck_assert_ptr_nonnull(np_alloc(*pool, 500));    /* scratch: gone at the reset's end */
+    }
+}
+
+START_TEST(test_a_rearmed_cleanups_record_data_survives_the_reset)
+{
+    np_pool_t *pool = test_create_normal(4096);
+    np_cleanup_t *c = np_cleanup_add(pool, sizeof(np_pool_t *) + 56);
+
+    *(np_pool_t **)c->data = pool;
+    fill_pattern((np_pool_t **)c->data + 1, 56, 77);
+    c->handler = carry_on;
+    carried_ok = carried_runs = 0;
+    for (int i = 0; i < 3; i++) {
+        np_reset(pool);
+        for (int k = 0; k < 20; k++)    /* the rewound space reused */
+            memset(np_alloc(pool, 200), 0xAB, 200);
+    }
+    ck_assert_int_eq(carried_runs, 3);
+    ck_assert_int_eq(carried_ok, 3);
+    np_destroy(pool);
+}
+END_TEST
+
 Suite *suite_cleanup(void)
 {
     Suite *s = suite_create("cleanup");
@@ -194,6 +304,9 @@ Suite *suite_cleanup(void)
     tcase_add_test(tc, test_delete_file_unlinks_and_closes_on_destroy);
     tcase_add_test(tc, test_run_file_runs_once_and_disarms);
     tcase_add_test(tc, test_run_file_picks_the_matching_fd);
+    tcase_add_test(tc, test_resetting_is_1_only_inside_a_resets_cleanups);
+    tcase_add_test(tc, test_reset_and_destroy_leave_errno_as_the_caller_had_it);
+    tcase_add_test(tc, test_a_rearmed_cleanups_record_data_survives_the_reset);
     suite_add_tcase(s, tc);
     return s;
 }

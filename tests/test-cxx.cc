@@ -858,6 +858,97 @@ void test_allocator()
 
 /* ---- ~pool inside np_rcu_read_lock() ------------------------------------------------------------ */
 
+/*
+ * np::make and np::make_array from a destructor that a reset runs: the
+ * reset releases the pool's memory when it ends, so the objects must not
+ * live there; they are destroyed, intact, at the next reset.
+ */
+struct survivor {
+    static constexpr unsigned live_magic = 0x5eed5eedu;
+    static int intact, destroyed;
+    unsigned magic = live_magic;
+    char payload[40];
+    survivor() { std::memset(payload, 'S', sizeof payload); }
+    ~survivor()
+    {
+        if (magic == live_magic && payload[0] == 'S' && payload[sizeof payload - 1] == 'S')
+            intact++;
+        destroyed++;
+        magic = 0;
+    }
+};
+int survivor::intact, survivor::destroyed;
+
+struct alignas(64) wide_survivor : survivor {};
+
+int *made_int;
+const survivor *made_const;
+
+struct maker {
+    np_pool_t *p;
+    ~maker()
+    {
+        np::make<survivor>(p);
+        np::make_array<survivor>(p, 3);
+        np::make<wide_survivor>(p);                 /* over-aligned */
+        made_const = np::make<const survivor>(p);
+        made_int = np::make<int>(p, 1234);          /* trivially destructible: kept too */
+        (void)np::make_array<const int>(p, 4);
+    }
+};
+
+void test_make_from_a_destructor_during_reset()
+{
+    np::pool pool(4096);
+    survivor::intact = survivor::destroyed = 0;
+    np::make<maker>(pool, pool.get());
+    pool.reset();                       /* ~maker runs: six objects made during the reset */
+    CHECK(survivor::destroyed == 0);
+    for (int i = 0; i < 200; i++)       /* the rewound space, and more, written over */
+        std::memset(pool.alloc(100), 0xAB, 100);
+    CHECK(*made_int == 1234);
+    CHECK(aligned(made_const, alignof(survivor)) && made_const->magic == survivor::live_magic);
+    pool.reset();                       /* their cleanups: destroyed, intact */
+    CHECK(survivor::destroyed == 6);
+    CHECK(survivor::intact == 6);
+    /* during a destroy they are made in the pool and destroyed in the same destroy */
+    survivor::intact = survivor::destroyed = 0;
+    np::make<maker>(pool, pool.get());
+    pool = np::pool();
+    CHECK(survivor::destroyed == 6 && survivor::intact == 6);
+}
+
+/* A destructor that leaves errno EDEADLK (np_rcu_synchronize in a read section). */
+struct errno_setter {
+    ~errno_setter()
+    {
+        np_rcu_read_lock();
+        np_rcu_synchronize();           /* refused: EDEADLK */
+        np_rcu_read_unlock();
+    }
+};
+
+/* ~pool and move-assignment of pools whose cleanups leave errno EDEADLK (in a
+   child: the misuse check aborts, which must not happen here). */
+void test_pool_destroy_with_a_destructor_setting_errno()
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        {
+            np::pool a, b;
+            np::make<errno_setter>(a);
+            np::make<errno_setter>(b);
+            a = np::pool();             /* move-assignment destroys the old pool */
+            errno = 0;
+        }                               /* ~pool */
+        _exit(errno == 0 ? 0 : 3);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* The child: destroys a shared pool inside a read section (must abort). */
 int rcu_destroy_child()
 {
@@ -910,12 +1001,14 @@ struct test_case {
 
 const test_case tests[] = {
     {"destroy_in_read_section", test_destroy_in_read_section},   /* first: fork before any thread */
+    {"pool_destroy_with_a_destructor_setting_errno", test_pool_destroy_with_a_destructor_setting_errno},
     {"pool_basics", test_pool_basics},
     {"pool_enomem", test_pool_enomem},
     {"strdup", test_strdup},
     {"make_order_reset_and_destroy", test_make_order_reset_and_destroy},
     {"make_throwing_constructor", test_make_throwing_constructor},
     {"make_array", test_make_array},
+    {"make_from_a_destructor_during_reset", test_make_from_a_destructor_during_reset},
     {"pmr_containers", test_pmr_containers},
     {"deallocate_o1", test_deallocate_o1},
     {"failing_backend", test_failing_backend},
