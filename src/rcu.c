@@ -14,16 +14,26 @@
  * npool left it), no enqueue half done.  The call_rcu worker is created
  * once, outside any read section, before the first enqueue (its creation
  * takes a mutex prefork holds).
+ *
+ * A deferral's function (a pool's cleanups and backend: user code) runs on
+ * npool's own thread, the reaper, not on liburcu's worker: the worker's
+ * callback only moves the deferral onto the reaper's queue.  A fork pauses
+ * the worker and waits for it; were user code running there, a cleanup
+ * that forks, or that waits for a grace period a forking reader holds up,
+ * would wait for a fork that waits for it.  The reaper is an ordinary
+ * thread for the fork protocol: nothing waits for it but barriers.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "debug.h"
 #include "lockorder.h"
 #include "npool.h"
 #include "rcu.h"
@@ -33,7 +43,6 @@
 _Static_assert(sizeof(struct rcu_head) <= sizeof(((np_rcu_head_t *)0)->urcu),
                "np_rcu_head_t has no room for struct rcu_head");
 
-static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static __thread bool registered __attribute__((tls_model("initial-exec")));
 static __thread bool liburcu_thread __attribute__((tls_model("initial-exec")));  /* its own */
 static __thread unsigned read_depth __attribute__((tls_model("initial-exec")));
@@ -58,16 +67,70 @@ static __thread unsigned fork_saved_depth;
 static __thread unsigned long fork_saved_epoch;  /* the sections' epoch (TSan) */
 #endif
 
+/*
+ * The fork lock: held shared around liburcu's calls and every enqueue,
+ * exclusive by a fork.  A fork waiting for it keeps new shared holders out,
+ * so that forks are not starved, except a thread inside a read section: the
+ * fork may be waiting for a holder whose grace period waits for that very
+ * section (a deferral from a read section while another thread
+ * synchronizes).  A mutex and a condition variable, not a rwlock, for that
+ * exception.
+ */
+static pthread_mutex_t fork_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fork_cond = PTHREAD_COND_INITIALIZER;
+static unsigned fork_shared;            /* shared holders */
+static unsigned fork_waiting;           /* forks waiting for exclusive */
+static bool fork_exclusive;
+
 static void fork_lock_shared(void)
 {
     np__lock_order_enter(NP_LOCK_FORK);
-    pthread_rwlock_rdlock(&fork_lock);
+    pthread_mutex_lock(&fork_mutex);
+    while (fork_exclusive || (fork_waiting != 0 && read_depth == 0))
+        pthread_cond_wait(&fork_cond, &fork_mutex);
+    fork_shared++;
+    pthread_mutex_unlock(&fork_mutex);
 }
 
 static void fork_unlock_shared(void)
 {
-    pthread_rwlock_unlock(&fork_lock);
+    pthread_mutex_lock(&fork_mutex);
+    np_assert(fork_shared > 0 && !fork_exclusive);
+    if (--fork_shared == 0 && fork_waiting != 0)
+        pthread_cond_broadcast(&fork_cond);
+    pthread_mutex_unlock(&fork_mutex);
     np__lock_order_leave(NP_LOCK_FORK);
+}
+
+static void fork_lock_exclusive(void)
+{
+    np__lock_order_enter(NP_LOCK_FORK);
+    pthread_mutex_lock(&fork_mutex);
+    fork_waiting++;
+    while (fork_exclusive || fork_shared != 0)
+        pthread_cond_wait(&fork_cond, &fork_mutex);
+    fork_waiting--;
+    fork_exclusive = true;
+    pthread_mutex_unlock(&fork_mutex);
+}
+
+static void fork_unlock_exclusive(void)
+{
+    pthread_mutex_lock(&fork_mutex);
+    np_assert(fork_exclusive && fork_shared == 0);
+    fork_exclusive = false;
+    pthread_cond_broadcast(&fork_cond);
+    pthread_mutex_unlock(&fork_mutex);
+    np__lock_order_leave(NP_LOCK_FORK);
+}
+
+/* The child: only the forking thread, which holds it exclusive, survived. */
+static void fork_lock_renew(void)
+{
+    pthread_mutex_init(&fork_mutex, NULL);
+    pthread_cond_init(&fork_cond, NULL);
+    fork_shared = fork_waiting = 0;
+    fork_exclusive = false;             /* the lock order is reset after */
 }
 
 /*
@@ -272,21 +335,112 @@ void np_rcu_read_unlock(void)
 
 /* ---- deferral ------------------------------------------------------------ */
 
-static void deferred(struct rcu_head *rh)
-{
-    np_rcu_head_t *head = (np_rcu_head_t *)(void *)rh;
+/*
+ * The reaper's queue: deferrals whose grace period ended, oldest first.
+ * queued and done count every deferral that reached it and every one run
+ * (barriers wait for done to reach queued); in_hand, those of the batch
+ * the reaper is running.  A deferral whose grace period a forking reader
+ * may have cut short (fork_gen moved since it was queued) gets another one
+ * on the reaper before it runs (resync).  The mutex is a leaf: held only
+ * around these fields, never while user code runs.
+ */
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reap_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t reap_progress = PTHREAD_COND_INITIALIZER;
+static np_rcu_head_t *reap_first, *reap_last;
+static unsigned long reap_queued, reap_done, reap_in_hand;
+static bool reap_resync, reaper_running;
+static bool reap_stop, reap_retired;    /* process exit: the reaper ends, deferrals run in place */
+static pthread_t reaper_tid;
+static __thread bool on_reaper __attribute__((tls_model("initial-exec")));
 
-    registered = liburcu_thread = true;     /* liburcu registered its worker */
-    if (atomic_load_explicit(&reader_forks, memory_order_acquire) != 0) {
-        urcu_memb_call_rcu(rh, deferred);   /* a forking reader left early: later */
-        return;
-    }
+static void run_deferral(np_rcu_head_t *head)
+{
     np__tsan_acquire(head);             /* the deferral, before reading it */
     gp_acquire(head->epoch);
     on_worker = true;
-    head->fn(head->obj);
+    head->fn(head->obj);                /* may free head */
     on_worker = false;
     np__tsan_release(&barrier_token);
+}
+
+static void *reaper(void *arg)
+{
+    (void)arg;
+    on_reaper = true;
+    pthread_mutex_lock(&reap_lock);
+    for (;;) {
+        while (reap_first == NULL && !reap_stop)
+            pthread_cond_wait(&reap_work, &reap_lock);
+        if (reap_first == NULL)
+            break;
+        np_rcu_head_t *batch = reap_first;
+        bool resync = reap_resync;
+        reap_first = reap_last = NULL;
+        reap_resync = false;
+        reap_in_hand = 0;
+        for (np_rcu_head_t *h = batch; h; h = h->next)
+            reap_in_hand++;
+        pthread_mutex_unlock(&reap_lock);
+        if (resync)
+            np__rcu_synchronize();      /* the readers that forked are back: wait for them */
+        for (np_rcu_head_t *h = batch, *next; h; h = next) {
+            next = h->next;
+            run_deferral(h);
+            pthread_mutex_lock(&reap_lock);
+            reap_in_hand--;
+            reap_done++;
+            pthread_cond_broadcast(&reap_progress);
+            pthread_mutex_unlock(&reap_lock);
+        }
+        pthread_mutex_lock(&reap_lock);
+    }
+    pthread_mutex_unlock(&reap_lock);
+    return NULL;
+}
+
+/* Under reap_lock: the reaper runs (started on first use, and anew in a
+   child whose fork another thread made).  Signals go to other threads. */
+static void ensure_reaper(void)
+{
+    if (reaper_running)
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    reaper_running = pthread_create(&reaper_tid, NULL, reaper, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!reaper_running) {
+        fprintf(stderr, "npool: cannot start the thread that runs deferred destroys\n");
+        abort();
+    }
+}
+
+/* liburcu's worker, after the grace period: onto the reaper's queue. */
+static void deferred(struct rcu_head *rh)
+{
+    np_rcu_head_t *head = (np_rcu_head_t *)(void *)rh;
+    bool cut = atomic_load_explicit(&reader_forks, memory_order_acquire) != 0 ||
+               atomic_load_explicit(&fork_gen, memory_order_acquire) != head->fork_gen;
+
+    registered = liburcu_thread = true;     /* liburcu registered its worker */
+    head->next = NULL;
+    pthread_mutex_lock(&reap_lock);
+    if (reap_retired) {                 /* exit() ran the barrier: nothing may wait for it now */
+        pthread_mutex_unlock(&reap_lock);
+        run_deferral(head);
+        return;
+    }
+    ensure_reaper();
+    if (reap_last)
+        reap_last->next = head;
+    else
+        reap_first = head;
+    reap_last = head;
+    reap_resync |= cut;
+    reap_queued++;
+    pthread_cond_signal(&reap_work);
+    pthread_mutex_unlock(&reap_lock);
 }
 
 void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
@@ -296,16 +450,31 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
     head->fn = fn;
     head->obj = obj;
     head->epoch = gp_close();           /* the caller unpublished obj before */
+    head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
     np__tsan_release(head);             /* everything written before: the callback's */
     fork_lock_shared();
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     fork_unlock_shared();
 }
 
+/* Every deferral queued before the call has run: liburcu's queue, then the reaper's. */
+static void barrier_wait(void)
+{
+    urcu_memb_barrier();
+    pthread_mutex_lock(&reap_lock);
+    if (reap_first != NULL)
+        ensure_reaper();                /* a child's queue, its reaper gone with the fork */
+    unsigned long target = reap_queued;
+    while (reap_done < target)
+        pthread_cond_wait(&reap_progress, &reap_lock);
+    pthread_mutex_unlock(&reap_lock);
+    np__tsan_acquire(&barrier_token);
+}
+
 /*
  * Not inside a read section (the deferrals wait for it) and not from a
- * deferral's own cleanups on liburcu's callback thread (the queue it would
- * wait for is the one it is running): EDEADLK, at once.
+ * deferral's own cleanups on the reaper (the queue it would wait for is the
+ * one it is running): EDEADLK, at once.
  */
 void np_rcu_barrier(void)
 {
@@ -314,8 +483,7 @@ void np_rcu_barrier(void)
         return;
     }
     ensure_registered();
-    urcu_memb_barrier();
-    np__tsan_acquire(&barrier_token);
+    barrier_wait();
 }
 
 /*
@@ -331,7 +499,16 @@ void np__rcu_exit_barrier(void)
     while (read_depth != 0)
         np__read_unlock();
     ensure_registered();
-    urcu_memb_barrier();
+    barrier_wait();
+    /* the reaper ends (memcheck would call a live thread's TLS lost); a
+       deferral queued after this runs on liburcu's worker */
+    pthread_mutex_lock(&reap_lock);
+    bool join = reaper_running && !on_reaper;
+    reap_stop = reap_retired = true;
+    pthread_cond_signal(&reap_work);
+    pthread_mutex_unlock(&reap_lock);
+    if (join)
+        pthread_join(reaper_tid, NULL);
 }
 
 /* ---- fork ---------------------------------------------------------------- */
@@ -374,29 +551,44 @@ void np__rcu_prefork_begin(void)
 {
     leave_for_fork();
     urcu_memb_call_rcu_before_fork();
-    np__lock_order_enter(NP_LOCK_FORK);
-    pthread_rwlock_wrlock(&fork_lock);
+    fork_lock_exclusive();
 }
 
-/* memb has no fork handlers of its own: the fork lock covers its locks. */
+/* memb has no fork handlers of its own: the fork lock covers its locks.
+   The reaper's queue last (a leaf, held only around its fields). */
 void np__rcu_prefork_end(void)
 {
+    pthread_mutex_lock(&reap_lock);
 }
 
 void np__rcu_postfork_parent(void)
 {
+    pthread_mutex_unlock(&reap_lock);
 }
 
 void np__rcu_postfork_parent_end(void)
 {
     enter_after_fork(false);
-    pthread_rwlock_unlock(&fork_lock);
-    np__lock_order_leave(NP_LOCK_FORK);
+    fork_unlock_exclusive();
     urcu_memb_call_rcu_after_fork_parent();
 }
 
+/*
+ * The reaper's queue in the child.  Unless the forking thread is the
+ * reaper (a cleanup forked), the reaper is gone with the batch it was
+ * running (the parent runs those): the batch counts as done, and the next
+ * deferral starts a new reaper for what is queued.
+ */
 void np__rcu_postfork_child_begin(void)
 {
+    pthread_mutex_init(&reap_lock, NULL);
+    pthread_cond_init(&reap_work, NULL);
+    pthread_cond_init(&reap_progress, NULL);
+    if (!on_reaper) {
+        reaper_running = false;
+        reap_done += reap_in_hand;
+        reap_in_hand = 0;
+    }
 }
 
 /*
@@ -423,7 +615,7 @@ void np__rcu_postfork_child_end(void)
 {
     prune_dead_readers();
     pthread_mutex_init(&readers_lock, NULL);
-    fork_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    fork_lock_renew();
     np__lock_order_reset();
     urcu_memb_call_rcu_after_fork_child();
     enter_after_fork(true);

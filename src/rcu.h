@@ -14,14 +14,16 @@ typedef struct np_rcu_head_s {
     void (*fn)(void *obj);
     void *obj;
     unsigned long epoch;                /* TSan builds: the grace period's epoch (rcu.c) */
+    unsigned long fork_gen;             /* forks from read sections before it (rcu.c) */
+    struct np_rcu_head_s *next;         /* on the reaper's queue (rcu.c) */
 } np_rcu_head_t;
 
 void np__read_lock(void);
 void np__read_unlock(void);
 bool np__rcu_reading(void);          /* inside np_rcu_read_lock on this thread */
-bool np__rcu_on_worker(void);        /* on liburcu's callback thread, in a deferral */
+bool np__rcu_on_worker(void);        /* on npool's reaper thread, in a deferral */
 void np__rcu_synchronize(void);      /* wait for a grace period; not while reading */
-/* fn(obj) on liburcu's callback thread after a grace period (TSan sees obj handed over) */
+/* fn(obj) on npool's reaper thread after a grace period (TSan sees obj handed over) */
 void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj);
 void np__rcu_exit_barrier(void);     /* process exit: run every queued deferral */
 

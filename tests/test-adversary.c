@@ -704,6 +704,216 @@ START_TEST(test_dump_to_a_stream_whose_writer_calls_the_library)
 }
 END_TEST
 
+/* ---- fork() against the deferral machinery ---------------------------------- */
+
+/*
+ * fork() from a deferred destroy's cleanup, and from a backend's free that
+ * such a destroy calls: both run on the thread that runs deferrals, which a
+ * fork must not wait for.  The child uses the library and exits.
+ */
+static atomic_int forks_done, forks_ok;
+
+static void fork_and_check_child(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        np_pool_t *q = np_create(0);
+        if (q == NULL || np_alloc(q, 100) == NULL)
+            _exit(3);
+        np_destroy_deferred(np_create(0));
+        np_destroy(q);
+        _exit(0);
+    }
+    int status = 0;
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 0)
+        atomic_fetch_add(&forks_ok, 1);
+    atomic_fetch_add(&forks_done, 1);
+}
+
+static void forking_cleanup(void *data)
+{
+    (void)data;
+    fork_and_check_child();
+}
+
+static void forking_free(void *ptr, void *ctx)
+{
+    (void)ctx;
+    fork_and_check_child();
+    free(ptr);
+}
+
+static void *malloc_backend(size_t size, void *ctx)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *fork_from_deferrals(void *arg)
+{
+    (void)arg;
+    np_backend_t be = { malloc_backend, forking_free, NULL, NULL };
+    np_config_t cfg = { .block_size = 4096, .backend = &be };
+
+    for (int i = 0; i < 3; i++) {
+        np_pool_t *p = np_create(0);
+        if (p == NULL || np_cleanup_push(p, forking_cleanup, NULL) == NULL)
+            return (void *)2;
+        np_destroy_deferred(p);
+    }
+    np_pool_t *b = np_create_ex(&cfg);  /* its blocks go back through forking_free */
+    if (b == NULL || np_alloc(b, 3000) == NULL || np_alloc(b, 3000) == NULL)
+        return (void *)3;
+    np_destroy_deferred(b);
+    np_rcu_barrier();
+    return NULL;
+}
+
+START_TEST(test_fork_from_a_deferred_destroys_cleanup_and_backend_returns)
+{
+    atomic_store(&forks_done, 0);
+    atomic_store(&forks_ok, 0);
+    ck_assert_int_eq(test_run_bounded(fork_from_deferrals, NULL, 60), 0);
+    ck_assert_int_ge(atomic_load(&forks_done), 5);     /* 3 cleanups, 2 blocks at least */
+    ck_assert_int_eq(atomic_load(&forks_ok), atomic_load(&forks_done));
+}
+END_TEST
+
+/*
+ * A deferred destroy's cleanup that waits for grace periods (np_destroy of
+ * shared pools, np_rcu_synchronize) while another thread forks from inside
+ * read sections: the cleanup waits for each fork, which must not wait for it.
+ */
+static atomic_int stop_forking;
+
+static void *fork_in_read_sections(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop_forking)) {
+        np_rcu_read_lock();
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        np_rcu_read_unlock();
+        if (pid < 0)
+            return (void *)1;
+        waitpid(pid, NULL, 0);
+    }
+    return NULL;
+}
+
+static int waiting_rounds;
+
+static void waiting_cleanup(void *data)
+{
+    (void)data;
+    for (int i = 0; i < waiting_rounds; i++) {
+        np_pool_t *s = np_create_shared(0);
+        np_alloc(s, 10);
+        np_destroy(s);                  /* a grace period */
+        np_rcu_synchronize();
+    }
+}
+
+static void *sync_in_a_deferral_while_readers_fork(void *arg)
+{
+    (void)arg;
+    pthread_t forker;
+    np_pool_t *p = np_create(0);
+
+    if (p == NULL || np_cleanup_push(p, waiting_cleanup, NULL) == NULL)
+        return (void *)2;
+    atomic_store(&stop_forking, 0);
+    if (pthread_create(&forker, NULL, fork_in_read_sections, NULL) != 0)
+        return (void *)3;
+    np_destroy_deferred(p);
+    np_rcu_barrier();
+    atomic_store(&stop_forking, 1);
+    void *res;
+    pthread_join(forker, &res);
+    return res;
+}
+
+START_TEST(test_grace_periods_in_a_deferral_while_readers_fork)
+{
+    waiting_rounds = test_under_valgrind() ? 5 : test_under_sanitizer() ? 50 : 200;
+    ck_assert_int_eq(test_run_bounded(sync_in_a_deferral_while_readers_fork, NULL, 120), 0);
+}
+END_TEST
+
+/*
+ * Three threads doing what the header allows: np_rcu_synchronize in a loop,
+ * np_destroy_deferred inside read sections, fork().  A deferral from a read
+ * section must not queue behind a fork that waits for a grace period that
+ * waits for that section.
+ */
+static atomic_int trio_stop;
+
+static void *trio_sync(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&trio_stop))
+        np_rcu_synchronize();
+    return NULL;
+}
+
+static void *trio_defer(void *arg)
+{
+    int rounds = (int)(intptr_t)arg;
+
+    for (int i = 0; i < rounds; i++) {
+        np_pool_t *p = np_create(0);
+        if (p == NULL)
+            return (void *)1;
+        np_rcu_read_lock();
+        np_destroy_deferred(p);
+        np_rcu_read_unlock();
+    }
+    return NULL;
+}
+
+static void *trio_fork(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&trio_stop)) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid < 0)
+            return (void *)1;
+        waitpid(pid, NULL, 0);
+    }
+    return NULL;
+}
+
+static void *defer_in_readers_while_others_sync_and_fork(void *arg)
+{
+    int rounds = (int)(intptr_t)arg;
+    pthread_t s, f;
+    void *rs, *rd, *rf;
+
+    atomic_store(&trio_stop, 0);
+    if (pthread_create(&s, NULL, trio_sync, NULL) != 0 ||
+        pthread_create(&f, NULL, trio_fork, NULL) != 0)
+        return (void *)2;
+    rd = trio_defer((void *)(intptr_t)rounds);
+    atomic_store(&trio_stop, 1);
+    pthread_join(s, &rs);
+    pthread_join(f, &rf);
+    np_rcu_barrier();
+    return rd ? rd : rs ? rs : rf;
+}
+
+START_TEST(test_deferrals_in_read_sections_while_others_synchronize_and_fork)
+{
+    int rounds = test_under_valgrind() ? 300 : test_under_sanitizer() ? 2000 : 20000;
+    ck_assert_int_eq(test_run_bounded(defer_in_readers_while_others_sync_and_fork,
+                                      (void *)(intptr_t)rounds, 120), 0);
+}
+END_TEST
+
 Suite *suite_adversary(void)
 {
     Suite *s = suite_create("adversary");
@@ -739,6 +949,9 @@ Suite *suite_adversary(void)
     tcase_add_test(tc, test_shared_pool_backend_allocating_from_another_while_others_fork);
     tcase_add_test(tc, test_fork_inside_a_read_section_with_a_destroy_queued_returns);
     tcase_add_test(tc, test_dump_to_a_stream_whose_writer_calls_the_library);
+    tcase_add_test(tc, test_fork_from_a_deferred_destroys_cleanup_and_backend_returns);
+    tcase_add_test(tc, test_grace_periods_in_a_deferral_while_readers_fork);
+    tcase_add_test(tc, test_deferrals_in_read_sections_while_others_synchronize_and_fork);
     suite_add_tcase(s, tc);
     return s;
 }
