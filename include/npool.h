@@ -74,7 +74,7 @@
  *     leaves errno as its caller had it;
  *   - np_reset, np_destroy and np_destroy_deferred of that pool are refused
  *     (errno EBUSY, nothing done);
- *   - np_rcu_barrier from a cleanup that runs on liburcu's callback thread
+ *   - np_rcu_barrier from a cleanup that runs on npool's deferral thread
  *     (a deferred destroy's) is refused with EDEADLK: it cannot wait for the
  *     queue it is running on.
  */
@@ -151,7 +151,7 @@ typedef struct np_pool_s np_pool_t;          /* opaque */
  * pointers alloc and memalign returned.  The backend (and ctx) must outlive
  * every pool that uses it; for np_destroy_deferred, until np_rcu_barrier().
  * The functions may be called from any thread that uses such a pool, and
- * from liburcu's callback thread for deferred destroys; npool holds none of
+ * from npool's deferral thread for deferred destroys; npool holds none of
  * its locks when it calls them (see "Callbacks" above).
  */
 typedef struct np_backend_s {
@@ -587,7 +587,7 @@ NP_API void np_rcu_synchronize(void);
 
 /*
  * Destroy pool after a grace period: its cleanups run and its memory is
- * released on liburcu's callback thread, once every thread that was inside
+ * released on npool's deferral thread, once every thread that was inside
  * np_rcu_read_lock() when this was called has left its read section.  Any
  * thread, after the pool's last allocation; the caller gives up the pool.
  * NULL is a no-op.  Refused, errno set, the pool still the caller's: a thread
@@ -603,7 +603,7 @@ NP_API void np_destroy_deferred(np_pool_t *pool);
 /*
  * Wait until every deferred destroy queued so far has run.  Any thread.
  * Refused with errno EDEADLK: inside a read section (the destroys wait for
- * it), and from a cleanup running on liburcu's callback thread (it would
+ * it), and from a cleanup running on npool's deferral thread (it would
  * wait for the queue it runs on); the other queued destroys still run.
  */
 NP_API void np_rcu_barrier(void);

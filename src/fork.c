@@ -2,8 +2,9 @@
  * fork(): a child must find every lock free and liburcu's call_rcu worker
  * usable, and fork must return in the parent.  The handlers take, in the
  * lock order (lockorder.h): liburcu's workers paused and the fork lock
- * (rcu.c), the registry lock, every shared pool's mutex, then liburcu's own
- * locks; the parent releases them in reverse, the child makes them anew.
+ * (rcu.c), the registry lock, every shared pool's mutex, then the queue of
+ * npool's deferral thread (rcu.c); the parent releases them in reverse, the
+ * child makes them anew.
  */
 #include "config.h"
 

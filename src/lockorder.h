@@ -6,6 +6,10 @@
  *   3. a shared pool's mutex (shared.c); several only in prefork, which
  *      takes every one of them, and one pool's recursively
  *
+ * Leaves, taken last and held only around a few fields (not checked): the
+ * reaper's queue lock and the fork lock's own mutex (rcu.c), the readers
+ * list lock (rcu.c).
+ *
  * A thread may take a lock only while it holds none of a later level (the
  * pool mutex level excepted, as said).  Release builds compile this away.
  */

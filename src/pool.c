@@ -257,14 +257,14 @@ typedef struct np_deferral_s {
     bool heap;                  /* malloc'd: the pool had no room for it */
 } np_deferral_t;
 
-/* On liburcu's callback thread, after the grace period. */
+/* On npool's deferral thread, after the grace period. */
 static void deferred_destroy(void *obj)
 {
     np_deferral_t *d = obj;
     np_pool_t *pool = d->pool;
     bool heap = d->heap;
 
-    np__pool_release(pool, false);          /* liburcu's thread keeps no cache */
+    np__pool_release(pool, false);          /* the deferral thread keeps no cache */
     if (heap)
         free(d);
 }
