@@ -356,8 +356,7 @@ static __thread bool on_reaper __attribute__((tls_model("initial-exec")));
 
 static void run_deferral(np_rcu_head_t *head)
 {
-    np__tsan_acquire(head);             /* the deferral, before reading it */
-    gp_acquire(head->epoch);
+    gp_acquire(head->epoch);            /* on the thread that runs it (per-thread epochs) */
     on_worker = true;
     head->fn(head->obj);                /* may free head */
     on_worker = false;
@@ -420,6 +419,9 @@ static void ensure_reaper(void)
 static void deferred(struct rcu_head *rh)
 {
     np_rcu_head_t *head = (np_rcu_head_t *)(void *)rh;
+
+    np__tsan_acquire(head);             /* the deferral, before reading it (the
+                                           reaper's reads follow through reap_lock) */
     bool cut = atomic_load_explicit(&reader_forks, memory_order_acquire) != 0 ||
                atomic_load_explicit(&fork_gen, memory_order_acquire) != head->fork_gen;
 
