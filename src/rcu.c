@@ -56,13 +56,27 @@ static pthread_once_t worker_once = PTHREAD_ONCE_INIT;
  * from inside one would never return.  So the forking thread leaves its read
  * sections for the length of the fork and enters them again before anything
  * may free what it reads: while reader_forks is not 0, a deferral whose
- * grace period ends is queued again instead of run (the worker then pauses),
- * and npool's synchronize calls wait for the fork and take a new grace
- * period (fork_gen tells them one happened).
+ * grace period ends gets another one on the reaper before it runs, and
+ * npool's synchronize calls wait for a fork in progress, then take a new
+ * grace period if a fork cut short a section older than theirs.
+ *
+ * Which sections are older: every synchronize attempt takes a number
+ * (sync_epoch, counted up before its grace period), every outermost read
+ * section the number current when it began (section_epoch, read before
+ * the lock); a fork from a section logs that number (cut_log, by the cut's
+ * sequence number).  A section whose number is at least the attempt's
+ * began after the caller unpublished what it retires, so cutting it short
+ * is harmless: a reader that forks from read sections without pause does
+ * not starve synchronize.
  */
 static _Atomic unsigned reader_forks;
 static _Atomic unsigned long fork_gen;
 static __thread unsigned fork_saved_depth;
+#define NP_CUT_LOG 64
+static _Atomic unsigned long sync_epoch, cuts;
+static _Atomic unsigned long cut_epoch[NP_CUT_LOG], cut_tag[NP_CUT_LOG];
+static __thread unsigned long section_epoch __attribute__((tls_model("initial-exec")));
+static __thread unsigned long fork_saved_section;
 #ifdef NP_TSAN
 static __thread unsigned long fork_saved_epoch;  /* the sections' epoch (TSan) */
 #endif
@@ -254,6 +268,8 @@ static void gp_acquire(unsigned long e)
 void np__read_lock(void)
 {
     ensure_registered();
+    if (read_depth == 0)                /* before the lock: see reader_forks */
+        section_epoch = atomic_load(&sync_epoch);
     read_depth++;
     urcu_memb_read_lock();
 #ifdef NP_TSAN
@@ -286,19 +302,35 @@ bool np__rcu_on_worker(void)
  * grace period that a fork from inside a read section cut short (see
  * reader_forks) does not count: wait for the fork and take another.
  */
+/* Whether a fork numbered g0 .. g1 - 1 cut short a section older than attempt my. */
+static bool cut_an_older_section(unsigned long g0, unsigned long g1, unsigned long my)
+{
+    if (g1 - g0 > NP_CUT_LOG)
+        return true;
+    for (unsigned long g = g0; g != g1; g++) {
+        if (atomic_load(&cut_tag[g % NP_CUT_LOG]) != g + 1)
+            return true;                /* not logged yet, or overwritten: assume so */
+        if (atomic_load(&cut_epoch[g % NP_CUT_LOG]) < my)
+            return true;
+    }
+    return false;
+}
+
 void np__rcu_synchronize(void)
 {
     ensure_registered();
     unsigned long e = gp_close();
     for (;;) {
+        /* the cuts counted before this: their forks are over after the
+           wait, their readers back in sections the grace period waits for */
+        unsigned long g0 = atomic_load(&cuts);
         while (atomic_load_explicit(&reader_forks, memory_order_acquire) != 0)
             sched_yield();
-        unsigned long gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
+        unsigned long my = atomic_fetch_add(&sync_epoch, 1) + 1;
         fork_lock_shared();
         urcu_memb_synchronize_rcu();
         fork_unlock_shared();
-        if (atomic_load_explicit(&reader_forks, memory_order_acquire) == 0 &&
-            atomic_load_explicit(&fork_gen, memory_order_acquire) == gen)
+        if (!cut_an_older_section(g0, atomic_load(&cuts), my))
             break;
     }
     gp_acquire(e);
@@ -524,8 +556,12 @@ static void leave_for_fork(void)
 #ifdef NP_TSAN
     fork_saved_epoch = read_epoch;
 #endif
+    fork_saved_section = section_epoch;
     atomic_fetch_add_explicit(&fork_gen, 1, memory_order_acq_rel);
-    atomic_fetch_add_explicit(&reader_forks, 1, memory_order_acq_rel);
+    atomic_fetch_add(&reader_forks, 1);     /* before the cut is counted (synchronize) */
+    unsigned long g = atomic_fetch_add(&cuts, 1);
+    atomic_store(&cut_epoch[g % NP_CUT_LOG], section_epoch);
+    atomic_store(&cut_tag[g % NP_CUT_LOG], g + 1);
     while (read_depth != 0)
         np__read_unlock();
 }
@@ -540,6 +576,7 @@ static void enter_after_fork(bool child)
         return;
     for (unsigned i = 0; i < depth; i++)
         np__read_lock();
+    section_epoch = fork_saved_section; /* the same sections: as old as they were */
 #ifdef NP_TSAN
     read_epoch = fork_saved_epoch;      /* the same sections, which deferrals wait for */
 #endif
