@@ -144,6 +144,19 @@ template <class T> void destroy_reverse(T *first, std::size_t count) noexcept
         first[--count].~T();
 }
 
+/* Value-initialise first[0 .. n); if element k throws, destroy k-1 .. 0 and rethrow. */
+template <class U> void construct_n(U *first, std::size_t n)
+{
+    std::size_t k = 0;
+    try {
+        for (; k < n; k++)
+            ::new (static_cast<void *>(first + k)) U();
+    } catch (...) {
+        destroy_reverse(first, k);
+        throw;
+    }
+}
+
 template <class T> void destroy_array(void *rec) noexcept
 {
     array_record<T> *r = static_cast<array_record<T> *>(rec);
@@ -431,12 +444,9 @@ template <class T> T *make_array(np_pool_t *p, std::size_t n)
         void *block = ::operator new(at + size, std::align_val_t(detail::heap_align<U>()));
         auto *rec = static_cast<detail::array_record<U> *>(block);
         U *first = reinterpret_cast<U *>(static_cast<unsigned char *>(block) + at);
-        std::size_t k = 0;
         try {
-            for (; k < n; k++)
-                ::new (static_cast<void *>(first + k)) U();
+            detail::construct_n(first, n);
         } catch (...) {
-            detail::destroy_reverse(first, k);
             ::operator delete(block, std::align_val_t(detail::heap_align<U>()));
             throw;
         }
@@ -456,12 +466,9 @@ template <class T> T *make_array(np_pool_t *p, std::size_t n)
     }
     void *m = detail::alloc_object(p, size, alignof(U));
     U *first = static_cast<U *>(m);
-    std::size_t k = 0;
     try {
-        for (; k < n; k++)
-            ::new (static_cast<void *>(first + k)) U();
+        detail::construct_n(first, n);
     } catch (...) {
-        detail::destroy_reverse(first, k);
         detail::free_object(p, m, size, alignof(U));
         throw;
     }
