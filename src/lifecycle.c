@@ -8,7 +8,9 @@
  *      runs for the thread that calls exit());
  *   3. under memcheck, the pools of threads still alive give their chunks
  *      back to memcheck: a mempool chunk that no pointer reaches is
- *      "definitely lost", though its pool is alive and reachable.
+ *      "definitely lost", though its pool is alive and reachable;
+ *   4. what the cleanups of 2 deferred runs, and npool's deferral thread
+ *      ends (rcu.c).
  */
 #include "core.h"
 
@@ -27,4 +29,5 @@ __attribute__((destructor)) static void np__fini(void)
     np__thread_exit_now();
     if (np__vg_active())
         np__thread_pools_exit();
+    np__rcu_exit_end();
 }

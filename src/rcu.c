@@ -215,9 +215,12 @@ static inline void ensure_registered(void)
         register_thread();
 }
 
+static _Atomic bool worker_created;
+
 static void create_worker(void)
 {
     (void)urcu_memb_get_default_call_rcu_data();
+    atomic_store(&worker_created, true);
 }
 
 /*
@@ -380,6 +383,8 @@ static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reap_work = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t reap_progress = PTHREAD_COND_INITIALIZER;
 static np_rcu_head_t *reap_first, *reap_last;
+static np_rcu_head_t *reap_to_queue;    /* deferred before liburcu's worker existed (below) */
+static unsigned long reap_queuing;      /* taken off reap_to_queue, not yet in liburcu's queue */
 static unsigned long reap_queued, reap_done, reap_in_hand;
 static bool reap_resync, reaper_running;
 static bool reap_stop, reap_retired;    /* process exit: the reaper ends, deferrals run in place */
@@ -395,14 +400,33 @@ static void run_deferral(np_rcu_head_t *head)
     np__tsan_release(&barrier_token);
 }
 
+static void enqueue(np_rcu_head_t *head);
+
 static void *reaper(void *arg)
 {
     (void)arg;
     on_reaper = true;
     pthread_mutex_lock(&reap_lock);
     for (;;) {
-        while (reap_first == NULL && !reap_stop)
+        while (reap_first == NULL && reap_to_queue == NULL && !reap_stop)
             pthread_cond_wait(&reap_work, &reap_lock);
+        if (reap_to_queue != NULL) {    /* outside any read section: create the worker, queue */
+            np_rcu_head_t *q = reap_to_queue;
+            reap_to_queue = NULL;
+            for (np_rcu_head_t *h = q; h; h = h->next)
+                reap_queuing++;
+            pthread_mutex_unlock(&reap_lock);
+            ensure_registered();
+            pthread_once(&worker_once, create_worker);
+            for (np_rcu_head_t *h = q, *next; h; h = next) {
+                next = h->next;
+                enqueue(h);
+            }
+            pthread_mutex_lock(&reap_lock);
+            reap_queuing = 0;
+            pthread_cond_broadcast(&reap_progress);
+            continue;
+        }
         if (reap_first == NULL)
             break;
         np_rcu_head_t *batch = reap_first;
@@ -460,8 +484,13 @@ static void deferred(struct rcu_head *rh)
     registered = liburcu_thread = true;     /* liburcu registered its worker */
     head->next = NULL;
     pthread_mutex_lock(&reap_lock);
-    if (reap_retired) {                 /* exit() ran the barrier: nothing may wait for it now */
+    if (reap_retired) {                 /* the library's finalizer ended the reaper */
         pthread_mutex_unlock(&reap_lock);
+        if (cut) {                      /* a forking reader left early: a grace period more */
+            head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
+            urcu_memb_call_rcu(rh, deferred);
+            return;
+        }
         run_deferral(head);
         return;
     }
@@ -477,23 +506,51 @@ static void deferred(struct rcu_head *rh)
     pthread_mutex_unlock(&reap_lock);
 }
 
-void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
+static void enqueue(np_rcu_head_t *head)
 {
-    ensure_registered();
-    pthread_once(&worker_once, create_worker);
-    head->fn = fn;
-    head->obj = obj;
-    head->epoch = gp_close();           /* the caller unpublished obj before */
-    head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
-    np__tsan_release(head);             /* everything written before: the callback's */
     fork_lock_shared();
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     fork_unlock_shared();
 }
 
+/*
+ * liburcu's worker is created by the first deferral.  Its creation takes a
+ * mutex a fork holds while it waits for grace periods; from inside a read
+ * section that wait could be for this very section.  So a deferral made in
+ * a read section before the worker exists goes to the reaper, which
+ * creates the worker and queues it from outside any section (its grace
+ * period only begins later).
+ */
+void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
+{
+    ensure_registered();
+    head->fn = fn;
+    head->obj = obj;
+    head->epoch = gp_close();           /* the caller unpublished obj before */
+    head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
+    np__tsan_release(head);             /* everything written before: the callback's */
+    if (read_depth != 0 && !atomic_load(&worker_created)) {
+        pthread_mutex_lock(&reap_lock);
+        ensure_reaper();
+        head->next = reap_to_queue;
+        reap_to_queue = head;
+        pthread_cond_signal(&reap_work);
+        pthread_mutex_unlock(&reap_lock);
+        return;
+    }
+    pthread_once(&worker_once, create_worker);
+    enqueue(head);
+}
+
 /* Every deferral queued before the call has run: liburcu's queue, then the reaper's. */
 static void barrier_wait(void)
 {
+    pthread_mutex_lock(&reap_lock);
+    if (reap_to_queue != NULL)
+        ensure_reaper();
+    while (reap_to_queue != NULL || reap_queuing != 0)     /* in liburcu's queue first */
+        pthread_cond_wait(&reap_progress, &reap_lock);
+    pthread_mutex_unlock(&reap_lock);
     urcu_memb_barrier();
     pthread_mutex_lock(&reap_lock);
     if (reap_first != NULL)
@@ -534,8 +591,23 @@ void np__rcu_exit_barrier(void)
         np__read_unlock();
     ensure_registered();
     barrier_wait();
-    /* the reaper ends (memcheck would call a live thread's TLS lost); a
-       deferral queued after this runs on liburcu's worker */
+}
+
+/*
+ * The end of the library's finalizer, after the exiting thread's pool
+ * (whose cleanups may defer more): what is queued runs, then the reaper
+ * ends (memcheck would call a live thread's TLS lost).  A deferral made
+ * after this, by a thread still running while the process exits, runs on
+ * liburcu's worker.
+ */
+void np__rcu_exit_end(void)
+{
+    if (on_worker)
+        return;
+    while (read_depth != 0)
+        np__read_unlock();
+    ensure_registered();
+    barrier_wait();
     pthread_mutex_lock(&reap_lock);
     bool join = reaper_running && !on_reaper;
     reap_stop = reap_retired = true;
@@ -627,6 +699,7 @@ void np__rcu_postfork_child_begin(void)
         reaper_running = false;
         reap_done += reap_in_hand;
         reap_in_hand = 0;
+        reap_queuing = 0;               /* those were in the reaper's hands too */
     }
 }
 
@@ -656,6 +729,6 @@ void np__rcu_postfork_child_end(void)
     pthread_mutex_init(&readers_lock, NULL);
     fork_lock_renew();
     np__lock_order_reset();
+    enter_after_fork(true);             /* back in the sections before a new worker runs */
     urcu_memb_call_rcu_after_fork_child();
-    enter_after_fork(true);
 }

@@ -26,6 +26,7 @@ void np__rcu_synchronize(void);      /* wait for a grace period; not while readi
 /* fn(obj) on npool's reaper thread after a grace period (TSan sees obj handed over) */
 void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj);
 void np__rcu_exit_barrier(void);     /* process exit: run every queued deferral */
+void np__rcu_exit_end(void);         /* the finalizer's end: run them again, end the reaper */
 
 /* Fork (fork.c calls these around its own locks, in this order). */
 void np__rcu_prefork_begin(void);    /* pause the workers, take the fork lock */
