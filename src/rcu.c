@@ -508,6 +508,7 @@ static void deferred(struct rcu_head *rh)
 
 static void enqueue(np_rcu_head_t *head)
 {
+    np__tsan_release(head);             /* what this thread wrote or read of it: the callback's */
     fork_lock_shared();
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     fork_unlock_shared();
@@ -528,8 +529,7 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
     head->obj = obj;
     head->epoch = gp_close();           /* the caller unpublished obj before */
     head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
-    np__tsan_release(head);             /* everything written before: the callback's */
-    if (read_depth != 0 && !atomic_load(&worker_created)) {
+    if (read_depth != 0 && !atomic_load(&worker_created)) {     /* the reaper's, via reap_lock */
         pthread_mutex_lock(&reap_lock);
         ensure_reaper();
         head->next = reap_to_queue;
