@@ -604,10 +604,7 @@ void np__rcu_exit_end(void)
 {
     if (on_worker)
         return;
-    while (read_depth != 0)
-        np__read_unlock();
-    ensure_registered();
-    barrier_wait();
+    np__rcu_exit_barrier();
     pthread_mutex_lock(&reap_lock);
     bool join = reaper_running && !on_reaper;
     reap_stop = reap_retired = true;
