@@ -595,8 +595,14 @@ NP_API void np_rcu_synchronize(void);
  * record is taken from the pool itself (malloc'd if the pool has no room);
  * if neither has memory, the call waits for the grace period and destroys
  * the pool itself, or inside a read section (where it cannot wait) leaves
- * the pool to the caller with errno ENOMEM.  Queued destroys run at process
- * exit, exit() inside a read section included.
+ * the pool to the caller with errno ENOMEM.  The queue is bounded: once the
+ * pools deferred and not yet destroyed hold NP_OPTION_DEFER_LIMIT bytes
+ * (blocks and large allocations; default 64 MiB), a call outside a read
+ * section waits for the grace period and destroys the pool itself, its
+ * cleanups on the calling thread, before it returns; inside a read section
+ * and from a deferred destroy's own cleanups it queues as always.  errno is
+ * left as the caller had it whenever the pool is given up.  Queued destroys
+ * run at process exit, exit() inside a read section included.
  */
 NP_API void np_destroy_deferred(np_pool_t *pool);
 
@@ -689,6 +695,15 @@ typedef enum np_option_e {
                                    reset and destroy; not with NPOOL_DEBUG_PALLOC,
                                    ASan or valgrind, which must see each one;
                                    at most 1 TiB) */
+    NP_OPTION_DEFER_LIMIT,      /* (1.1) NPOOL_DEFER_LIMIT: bytes of pools that
+                                   np_destroy_deferred may leave waiting for
+                                   their grace period and the deferral thread
+                                   (default 64 MiB; at most 1 TiB).  Past it a
+                                   deferral outside a read section waits for
+                                   the grace period and destroys the pool
+                                   itself, so threads that retire pools
+                                   faster than they are destroyed are held
+                                   to that pace; 0: every such deferral does */
     NP_OPTION_COUNT
 } np_option_t;
 

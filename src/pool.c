@@ -280,12 +280,52 @@ static np_deferral_t *deferral_guarded(np_pool_t *pool)
     return d;
 }
 
+/* What a pool holds of its backend: its blocks and large allocations. */
+static size_t footprint(const np_pool_t *pool)
+{
+    return (size_t)pool->nblocks * pool->block_size + pool->large_bytes;
+}
+
+/*
+ * A deferral that waits for its grace period on the caller and destroys the
+ * pool there: the caller gives up the pool all the same.  Not inside a read
+ * section (the grace period would wait for it).
+ */
+static void destroy_after_grace(np_pool_t *pool)
+{
+    np_assert(!np__rcu_reading());
+    if (pool->flags & NP_F_CHILD)
+        np__child_detach(pool);
+    if (pool->flags & NP_F_REGISTERED)
+        np__shared_unregister(pool);
+    np__rcu_synchronize();
+    np__pool_release(pool, true);
+}
+
+/*
+ * Whether this deferral is past NP_OPTION_DEFER_LIMIT and may wait: not
+ * inside a read section, not on the deferral thread (it drains the queue
+ * itself; nor on liburcu's worker after the library's finalizer).
+ */
+static bool defer_held_back(void)
+{
+    return np__rcu_backlog() >= (size_t)np__option(NP_OPTION_DEFER_LIMIT) &&
+           !np__rcu_reading() && !np__rcu_on_worker();
+}
+
 void np_destroy_deferred(np_pool_t *pool)
 {
     np_deferral_t *d;
 
     if (pool == NULL || destroy_refused(pool))
         return;
+    int saved_errno = errno;            /* the cleanups may run here */
+    if (defer_held_back()) {
+        destroy_after_grace(pool);
+        errno = saved_errno;
+        return;
+    }
+    size_t weight = footprint(pool);
     NP_GUARDED(pool, d, deferral_guarded(pool));
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {
@@ -293,12 +333,8 @@ void np_destroy_deferred(np_pool_t *pool)
             errno = ENOMEM;
             return;
         }
-        if (pool->flags & NP_F_CHILD)
-            np__child_detach(pool);
-        if (pool->flags & NP_F_REGISTERED)
-            np__shared_unregister(pool);
-        np__rcu_synchronize();
-        np__pool_release(pool, true);
+        destroy_after_grace(pool);
+        errno = saved_errno;
         return;
     }
     d->pool = pool;
@@ -308,7 +344,8 @@ void np_destroy_deferred(np_pool_t *pool)
     /* unlinked now: the grace period call_rcu waits for covers registry readers */
     if (pool->flags & NP_F_REGISTERED)
         np__shared_unregister(pool);
-    np__rcu_defer(&d->rcu, deferred_destroy, d);
+    np__rcu_defer(&d->rcu, deferred_destroy, d, weight);
+    errno = saved_errno;
 }
 
 /* ---- reserved memory ---------------------------------------------------------- */

@@ -373,24 +373,35 @@ void np_rcu_read_unlock(void)
 /*
  * The reaper's queue: deferrals whose grace period ended, oldest first.
  * queued and done count every deferral that reached it and every one run
- * (barriers wait for done to reach queued); in_hand, those of the batch
- * the reaper is running.  A deferral whose grace period a forking reader
- * may have cut short (fork_gen moved since it was queued) gets another one
- * on the reaper before it runs (resync).  The mutex is a leaf: held only
- * around these fields, never while user code runs.
+ * (barriers wait for done to reach queued); batch, those the reaper took
+ * and has not started, current the one it runs (a fork's child queues the
+ * batch again; current is lost to it, the parent finishes it).  A deferral
+ * whose grace period a forking reader may have cut short (fork_gen moved
+ * since it was queued) gets another one on the reaper before it runs
+ * (resync).  The mutex is a leaf: held only around these fields, never
+ * while user code runs.
+ *
+ * backlog: the weights of the deferrals made and not yet run, which
+ * np__rcu_backlog reports (the pool layer bounds it).  A deferral's weight
+ * leaves it once its function has returned, under reap_lock together with
+ * current on the reaper, so that a child never takes it off twice.
  */
 static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reap_work = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t reap_progress = PTHREAD_COND_INITIALIZER;
 static np_rcu_head_t *reap_first, *reap_last;
+static np_rcu_head_t *reap_batch, *reap_current;
+static size_t reap_current_weight;
 static np_rcu_head_t *reap_to_queue;    /* deferred before liburcu's worker existed (below) */
 static unsigned long reap_queuing;      /* taken off reap_to_queue, not yet in liburcu's queue */
-static unsigned long reap_queued, reap_done, reap_in_hand;
+static unsigned long reap_queued, reap_done;
+static _Atomic size_t backlog;
 static bool reap_resync, reaper_running;
 static bool reap_stop, reap_retired;    /* process exit: the reaper ends, deferrals run in place */
 static pthread_t reaper_tid;
 static __thread bool on_reaper __attribute__((tls_model("initial-exec")));
 
+/* The caller takes head's weight off the backlog after: fn may free head. */
 static void run_deferral(np_rcu_head_t *head)
 {
     gp_acquire(head->epoch);            /* on the thread that runs it (per-thread epochs) */
@@ -398,6 +409,19 @@ static void run_deferral(np_rcu_head_t *head)
     head->fn(head->obj);                /* may free head */
     on_worker = false;
     np__tsan_release(&barrier_token);
+}
+
+static void backlog_less(size_t weight)
+{
+    size_t was = atomic_fetch_sub_explicit(&backlog, weight, memory_order_relaxed);
+
+    np_assert(was >= weight);
+    (void)was;
+}
+
+size_t np__rcu_backlog(void)
+{
+    return atomic_load_explicit(&backlog, memory_order_relaxed);
 }
 
 static void enqueue(np_rcu_head_t *head);
@@ -429,26 +453,27 @@ static void *reaper(void *arg)
         }
         if (reap_first == NULL)
             break;
-        np_rcu_head_t *batch = reap_first;
-        bool resync = reap_resync;
+        np_assert(reap_batch == NULL && reap_current == NULL);
+        reap_batch = reap_first;
         reap_first = reap_last = NULL;
-        reap_resync = false;
-        reap_in_hand = 0;
-        for (np_rcu_head_t *h = batch; h; h = h->next)
-            reap_in_hand++;
-        pthread_mutex_unlock(&reap_lock);
-        if (resync)
-            np__rcu_synchronize();      /* the readers that forked are back: wait for them */
-        for (np_rcu_head_t *h = batch, *next; h; h = next) {
-            next = h->next;
+        if (reap_resync) {              /* the readers that forked are back: wait for them */
+            reap_resync = false;
+            pthread_mutex_unlock(&reap_lock);
+            np__rcu_synchronize();
+            pthread_mutex_lock(&reap_lock);
+        }
+        while (reap_batch != NULL) {
+            np_rcu_head_t *h = reap_current = reap_batch;
+            reap_batch = h->next;
+            reap_current_weight = h->weight;
+            pthread_mutex_unlock(&reap_lock);
             run_deferral(h);
             pthread_mutex_lock(&reap_lock);
-            reap_in_hand--;
+            backlog_less(reap_current_weight);
+            reap_current = NULL;
             reap_done++;
             pthread_cond_broadcast(&reap_progress);
-            pthread_mutex_unlock(&reap_lock);
         }
-        pthread_mutex_lock(&reap_lock);
     }
     pthread_mutex_unlock(&reap_lock);
     return NULL;
@@ -491,7 +516,9 @@ static void deferred(struct rcu_head *rh)
             urcu_memb_call_rcu(rh, deferred);
             return;
         }
+        size_t weight = head->weight;
         run_deferral(head);
+        backlog_less(weight);
         return;
     }
     ensure_reaper();
@@ -522,11 +549,13 @@ static void enqueue(np_rcu_head_t *head)
  * creates the worker and queues it from outside any section (its grace
  * period only begins later).
  */
-void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj)
+void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj, size_t weight)
 {
     ensure_registered();
     head->fn = fn;
     head->obj = obj;
+    head->weight = weight;
+    atomic_fetch_add_explicit(&backlog, weight, memory_order_relaxed);
     head->epoch = gp_close();           /* the caller unpublished obj before */
     head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
     if (read_depth != 0 && !atomic_load(&worker_created)) {     /* the reaper's, via reap_lock */
@@ -683,9 +712,11 @@ void np__rcu_postfork_parent_end(void)
 
 /*
  * The reaper's queue in the child.  Unless the forking thread is the
- * reaper (a cleanup forked), the reaper is gone with the batch it was
- * running (the parent runs those): the batch counts as done, and the next
- * deferral starts a new reaper for what is queued.
+ * reaper (a cleanup forked), the reaper is gone: the deferral it was
+ * running is lost to the child (half done; the parent finishes it) and
+ * counts as done, the rest of its batch goes back to the head of the queue
+ * (after one more grace period: the forking thread may have cut its
+ * sections short), and the next deferral or barrier starts a new reaper.
  */
 void np__rcu_postfork_child_begin(void)
 {
@@ -694,8 +725,22 @@ void np__rcu_postfork_child_begin(void)
     pthread_cond_init(&reap_progress, NULL);
     if (!on_reaper) {
         reaper_running = false;
-        reap_done += reap_in_hand;
-        reap_in_hand = 0;
+        if (reap_current != NULL) {
+            backlog_less(reap_current_weight);
+            reap_current = NULL;
+            reap_done++;
+        }
+        if (reap_batch != NULL) {
+            np_rcu_head_t *last = reap_batch;
+            while (last->next != NULL)
+                last = last->next;
+            last->next = reap_first;
+            if (reap_first == NULL)
+                reap_last = last;
+            reap_first = reap_batch;
+            reap_batch = NULL;
+            reap_resync = true;
+        }
         reap_queuing = 0;               /* those were in the reaper's hands too */
     }
 }

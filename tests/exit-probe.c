@@ -72,9 +72,9 @@ int main(int argc, char **argv)
         exit(0);
     }
     if (strcmp(mode, "options") == 0) {
-        printf("%ld %ld %ld %ld\n", np_option_get(NP_OPTION_THREAD_CACHE),
+        printf("%ld %ld %ld %ld %ld\n", np_option_get(NP_OPTION_THREAD_CACHE),
                np_option_get(NP_OPTION_DEBUG_PALLOC), np_option_get(NP_OPTION_REDZONE),
-               np_option_get(NP_OPTION_LARGE_CACHE));
+               np_option_get(NP_OPTION_LARGE_CACHE), np_option_get(NP_OPTION_DEFER_LIMIT));
         np_pool_t *pool = np_create(0);
         int ok = pool && np_alloc(pool, 16) && np_alloc(pool, 100);
         np_destroy(pool);

@@ -26,8 +26,9 @@ if [ -n "${VALGRIND:-}" ] && [ "$VALGRIND" != no ] && [ -z "${NP_SANITIZER:-}" ]
     [ $rc -eq 0 ] && ok || { bad "alive-thread under valgrind: rc=$rc"; cat "$log"; }
 fi
 
-# NPOOL_THREAD_CACHE NPOOL_DEBUG_PALLOC NPOOL_REDZONE NPOOL_LARGE_CACHE as taken
-defaults="1048576 0 16 2097152"
+# NPOOL_THREAD_CACHE NPOOL_DEBUG_PALLOC NPOOL_REDZONE NPOOL_LARGE_CACHE
+# NPOOL_DEFER_LIMIT as taken
+defaults="1048576 0 16 2097152 67108864"
 check_env() {
     expect=$1; shift
     out=$(env "$@" $prog options); rc=$?
@@ -41,8 +42,12 @@ check_env "$defaults" NPOOL_REDZONE=1g
 check_env "$defaults" NPOOL_THREAD_CACHE=9223372036854775807
 check_env "$defaults" NPOOL_THREAD_CACHE=8589934592g
 check_env "$defaults" NPOOL_LARGE_CACHE=-1 NPOOL_THREAD_CACHE=12x
-check_env "4194304 0 16 0" NPOOL_THREAD_CACHE=4m NPOOL_LARGE_CACHE=0
-check_env "1048576 1 4096 2097152" NPOOL_DEBUG_PALLOC=1 NPOOL_REDZONE=4096
+check_env "$defaults" NPOOL_DEFER_LIMIT=2048g
+check_env "$defaults" NPOOL_DEFER_LIMIT=1m5
+check_env "4194304 0 16 0 67108864" NPOOL_THREAD_CACHE=4m NPOOL_LARGE_CACHE=0
+check_env "1048576 1 4096 2097152 67108864" NPOOL_DEBUG_PALLOC=1 NPOOL_REDZONE=4096
+check_env "1048576 0 16 2097152 0" NPOOL_DEFER_LIMIT=0
+check_env "1048576 0 16 2097152 1099511627776" NPOOL_DEFER_LIMIT=1024g
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -287,6 +287,9 @@ START_TEST(test_option_set_refuses_values_out_of_range)
     ck_assert_int_eq(np_option_set(NP_OPTION_DEBUG_PALLOC, 2), -EINVAL);
     ck_assert_int_eq(np_option_set(NP_OPTION_THREAD_CACHE, (1L << 40) + 1), -EINVAL);
     ck_assert_int_eq(np_option_set(NP_OPTION_LARGE_CACHE, __LONG_MAX__), -EINVAL);
+    ck_assert_int_eq(np_option_set(NP_OPTION_DEFER_LIMIT, (1L << 40) + 1), -EINVAL);
+    ck_assert_int_eq(np_option_set(NP_OPTION_DEFER_LIMIT, -1), -EINVAL);
+    ck_assert_int_eq(np_option_get(NP_OPTION_DEFER_LIMIT), 64L << 20);
     ck_assert_int_eq(np_option_get(NP_OPTION_THREAD_CACHE), cache);
     ck_assert_int_eq(np_option_set(NP_OPTION_REDZONE, 4096), 0);     /* the maximum is fine */
     ck_assert_int_eq(np_option_set(NP_OPTION_REDZONE, redzone), 0);
