@@ -393,7 +393,8 @@ static np_rcu_head_t *reap_first, *reap_last;
 static np_rcu_head_t *reap_batch, *reap_current;
 static size_t reap_current_weight;
 static np_rcu_head_t *reap_to_queue;    /* deferred before liburcu's worker existed (below) */
-static unsigned long reap_queuing;      /* taken off reap_to_queue, not yet in liburcu's queue */
+static np_rcu_head_t *reap_queuing;     /* taken off reap_to_queue, not yet in liburcu's queue */
+static bool reap_queuing_done;          /* it is: set under the fork lock (a child knows) */
 static unsigned long reap_queued, reap_done;
 static _Atomic size_t backlog;
 static bool reap_resync, reaper_running;
@@ -435,19 +436,15 @@ static void *reaper(void *arg)
         while (reap_first == NULL && reap_to_queue == NULL && !reap_stop)
             pthread_cond_wait(&reap_work, &reap_lock);
         if (reap_to_queue != NULL) {    /* outside any read section: create the worker, queue */
-            np_rcu_head_t *q = reap_to_queue;
-            reap_to_queue = NULL;
-            for (np_rcu_head_t *h = q; h; h = h->next)
-                reap_queuing++;
+            np_rcu_head_t *h = reap_queuing = reap_to_queue;
+            reap_to_queue = h->next;
+            reap_queuing_done = false;
             pthread_mutex_unlock(&reap_lock);
             ensure_registered();
             pthread_once(&worker_once, create_worker);
-            for (np_rcu_head_t *h = q, *next; h; h = next) {
-                next = h->next;
-                enqueue(h);
-            }
+            enqueue(h);
             pthread_mutex_lock(&reap_lock);
-            reap_queuing = 0;
+            reap_queuing = NULL;
             pthread_cond_broadcast(&reap_progress);
             continue;
         }
@@ -538,6 +535,8 @@ static void enqueue(np_rcu_head_t *head)
     np__tsan_release(head);             /* what this thread wrote or read of it: the callback's */
     fork_lock_shared();
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
+    if (on_reaper)
+        reap_queuing_done = true;       /* a fork now finds it in liburcu's queue */
     fork_unlock_shared();
 }
 
@@ -577,7 +576,7 @@ static void barrier_wait(void)
     pthread_mutex_lock(&reap_lock);
     if (reap_to_queue != NULL)
         ensure_reaper();
-    while (reap_to_queue != NULL || reap_queuing != 0)     /* in liburcu's queue first */
+    while (reap_to_queue != NULL || reap_queuing != NULL)  /* in liburcu's queue first */
         pthread_cond_wait(&reap_progress, &reap_lock);
     pthread_mutex_unlock(&reap_lock);
     urcu_memb_barrier();
@@ -741,7 +740,11 @@ void np__rcu_postfork_child_begin(void)
             reap_batch = NULL;
             reap_resync = true;
         }
-        reap_queuing = 0;               /* those were in the reaper's hands too */
+        if (reap_queuing != NULL && !reap_queuing_done) {  /* not in liburcu's queue yet */
+            reap_queuing->next = reap_to_queue;
+            reap_to_queue = reap_queuing;
+        }
+        reap_queuing = NULL;
     }
 }
 

@@ -9,12 +9,21 @@
  * wait for ever.  Each child creates a pool, retires it with
  * np_destroy_deferred and waits with np_rcu_barrier, under alarm(5).
  *   ./fork-register ROUNDS     prints "children hung: N of ROUNDS", exit 1 if N > 0
+ *
+ * With "first": each round is a fresh process whose first deferral is made
+ * inside a read section (before liburcu's worker exists, so npool's
+ * deferral thread queues it) and which forks at once: the deferral must run
+ * once in the parent and once in the child, whatever the deferral thread
+ * was doing at the fork (a deferral it had taken but not yet queued was
+ * lost to the child before).
+ *   ./fork-register first ROUNDS   prints "first deferrals lost: N of ROUNDS"
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,8 +82,68 @@ static int one_round(void)
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
 }
 
+static atomic_int cleanups;
+
+static void count_cleanup(void *data)
+{
+    (void)data;
+    atomic_fetch_add(&cleanups, 1);
+}
+
+static void *defer_in_read_section(void *arg)
+{
+    np_rcu_read_lock();
+    np_destroy_deferred(arg);
+    np_rcu_read_unlock();
+    return NULL;
+}
+
+/* A fresh process: the first deferral from a read section, then fork. */
+static int first_deferral_process(void)
+{
+    pthread_t t;
+    np_pool_t *p = np_create(0);
+
+    if (p == NULL || np_cleanup_push(p, count_cleanup, NULL) == NULL ||
+        pthread_create(&t, NULL, defer_in_read_section, p) != 0)
+        return 3;
+    pthread_join(t, NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 3;
+    np_rcu_barrier();
+    int ok = atomic_load(&cleanups) == 1;
+    if (pid == 0)
+        _exit(ok ? 0 : 1);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return 2;
+    return ok && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+static int first_deferrals(int rounds)
+{
+    int lost = 0;
+
+    for (int i = 0; i < rounds; i++) {
+        int status;
+        pid_t pid = fork();             /* before this process ever deferred */
+        if (pid == 0) {
+            alarm(5);
+            _exit(first_deferral_process());
+        }
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            lost++;
+    }
+    printf("first deferrals lost: %d of %d\n", lost, rounds);
+    return lost ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "first") == 0)
+        return first_deferrals(argc > 2 ? atoi(argv[2]) : 200);
     int rounds = argc > 1 ? atoi(argv[1]) : 2000, hung = 0;
     pthread_t sp[SPAWNERS], rd;
 
