@@ -600,7 +600,8 @@ NP_API void np_rcu_synchronize(void);
  * (blocks and large allocations; default 64 MiB), a call outside a read
  * section waits for the grace period and destroys the pool itself, its
  * cleanups on the calling thread, before it returns; inside a read section
- * and from a deferred destroy's own cleanups it queues as always.  errno is
+ * and from the cleanups npool's deferral thread runs it queues as always
+ * (the queue and its limit count a pool's children too).  errno is
  * left as the caller had it whenever the pool is given up.  Queued destroys
  * run at process exit, exit() inside a read section included.
  */
@@ -660,8 +661,9 @@ NP_API int np_global_stats(np_stats_t *out);
 NP_API int np_pool_dump(np_pool_t *pool, FILE *out);
 
 /*
- * Print the global statistics, every thread arena (pools, blocks, cache) and
- * every live shared pool.  Any thread.  Written as np_pool_dump writes;
+ * Print the global statistics, the deferred destroys (bytes not yet
+ * destroyed, the limit, how many are with npool's deferral thread), every
+ * thread arena (pools, blocks, cache) and every live shared pool.  Any thread.  Written as np_pool_dump writes;
  * returns what it returns (-EINVAL: a NULL stream).
  */
 NP_API int np_global_dump(FILE *out);

@@ -145,6 +145,16 @@ void np__child_gone(void *data)
     l->destroy(child);
 }
 
+size_t np__footprint(const np_pool_t *pool)
+{
+    size_t bytes = (size_t)pool->nblocks * pool->block_size + pool->large_bytes;
+
+    for (const np_cleanup_t *c = pool->cleanup; c; c = c->next)
+        if (c->handler == np__child_gone)
+            bytes += np__footprint(c->data);
+    return bytes;
+}
+
 static np_cleanup_t *attach_guarded(np_pool_t *parent, np_pool_t *child)
 {
     if (parent->flags & NP_F_RESETTING) {   /* its record would move at the reset's end */

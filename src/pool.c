@@ -280,12 +280,6 @@ static np_deferral_t *deferral_guarded(np_pool_t *pool)
     return d;
 }
 
-/* What a pool holds of its backend: its blocks and large allocations. */
-static size_t footprint(const np_pool_t *pool)
-{
-    return (size_t)pool->nblocks * pool->block_size + pool->large_bytes;
-}
-
 /*
  * A deferral that waits for its grace period on the caller and destroys the
  * pool there: the caller gives up the pool all the same.  Not inside a read
@@ -321,11 +315,12 @@ void np_destroy_deferred(np_pool_t *pool)
         return;
     int saved_errno = errno;            /* the cleanups may run here */
     if (defer_held_back()) {
+        np__rcu_kick();                 /* a forked child's queue: its reaper starts */
         destroy_after_grace(pool);
         errno = saved_errno;
         return;
     }
-    size_t weight = footprint(pool);
+    size_t weight = np__footprint(pool);
     NP_GUARDED(pool, d, deferral_guarded(pool));
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {

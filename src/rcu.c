@@ -425,7 +425,16 @@ size_t np__rcu_backlog(void)
     return atomic_load_explicit(&backlog, memory_order_relaxed);
 }
 
-static void enqueue(np_rcu_head_t *head);
+/* Deferrals on the reaper's side: queued to it and not run (the one it runs included). */
+unsigned long np__rcu_reaper_waiting(void)
+{
+    pthread_mutex_lock(&reap_lock);
+    unsigned long n = reap_queued - reap_done;
+    pthread_mutex_unlock(&reap_lock);
+    return n;
+}
+
+static void enqueue(np_rcu_head_t *head, bool weigh);
 
 static void *reaper(void *arg)
 {
@@ -442,7 +451,7 @@ static void *reaper(void *arg)
             pthread_mutex_unlock(&reap_lock);
             ensure_registered();
             pthread_once(&worker_once, create_worker);
-            enqueue(h);
+            enqueue(h, false);
             pthread_mutex_lock(&reap_lock);
             reap_queuing = NULL;
             pthread_cond_broadcast(&reap_progress);
@@ -530,10 +539,19 @@ static void deferred(struct rcu_head *rh)
     pthread_mutex_unlock(&reap_lock);
 }
 
-static void enqueue(np_rcu_head_t *head)
+/*
+ * Into liburcu's queue, under the fork lock: a fork sees it queued or not.
+ * weigh: its weight joins the backlog in the same step (a deferral from the
+ * reaper's to-queue list was weighed when it went there), so that a child
+ * never counts a deferral that its thread, gone with the fork, had not
+ * queued yet.
+ */
+static void enqueue(np_rcu_head_t *head, bool weigh)
 {
     np__tsan_release(head);             /* what this thread wrote or read of it: the callback's */
     fork_lock_shared();
+    if (weigh)
+        atomic_fetch_add_explicit(&backlog, head->weight, memory_order_relaxed);
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     if (on_reaper)
         reap_queuing_done = true;       /* a fork now finds it in liburcu's queue */
@@ -554,12 +572,12 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj, size_t
     head->fn = fn;
     head->obj = obj;
     head->weight = weight;
-    atomic_fetch_add_explicit(&backlog, weight, memory_order_relaxed);
     head->epoch = gp_close();           /* the caller unpublished obj before */
     head->fork_gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
     if (read_depth != 0 && !atomic_load(&worker_created)) {     /* the reaper's, via reap_lock */
         pthread_mutex_lock(&reap_lock);
         ensure_reaper();
+        atomic_fetch_add_explicit(&backlog, weight, memory_order_relaxed);
         head->next = reap_to_queue;
         reap_to_queue = head;
         pthread_cond_signal(&reap_work);
@@ -567,7 +585,17 @@ void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj, size_t
         return;
     }
     pthread_once(&worker_once, create_worker);
-    enqueue(head);
+    enqueue(head, true);
+}
+
+/* The reaper runs if deferrals wait for it (a forked child's queue, which
+   only the next deferral through liburcu or a barrier would start it for). */
+void np__rcu_kick(void)
+{
+    pthread_mutex_lock(&reap_lock);
+    if ((reap_first != NULL || reap_to_queue != NULL) && !reaper_running && !reap_retired)
+        ensure_reaper();
+    pthread_mutex_unlock(&reap_lock);
 }
 
 /* Every deferral queued before the call has run: liburcu's queue, then the reaper's. */

@@ -30,6 +30,10 @@ void np__rcu_synchronize(void);      /* wait for a grace period; not while readi
 void np__rcu_defer(np_rcu_head_t *head, void (*fn)(void *obj), void *obj, size_t weight);
 /* The weights of the deferrals made and not yet run (or lost to a fork: none). */
 size_t np__rcu_backlog(void);
+/* Deferrals queued to the reaper and not yet run (np_global_dump). */
+unsigned long np__rcu_reaper_waiting(void);
+/* Start the reaper if deferrals wait for it and none runs (a forked child). */
+void np__rcu_kick(void);
 void np__rcu_exit_barrier(void);     /* process exit: run every queued deferral */
 void np__rcu_exit_end(void);         /* the finalizer's end: run them again, end the reaper */
 

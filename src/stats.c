@@ -19,6 +19,7 @@
 #include "arena.h"
 #include "guard.h"
 #include "lockorder.h"
+#include "rcu.h"
 #include "registry.h"
 #include "shared.h"
 
@@ -194,6 +195,9 @@ int np_global_dump(FILE *out)
     np_global_stats(&s);
     fprintf(d.mem, "npool %s global statistics:\n", np_version());
     print_stats(d.mem, &s);
+    fprintf(d.mem, "  deferred destroys: %zu B not yet destroyed (limit %ld B), "
+            "%lu with the deferral thread\n", np__rcu_backlog(),
+            np_option_get(NP_OPTION_DEFER_LIMIT), np__rcu_reaper_waiting());
     np__arena_dump(d.mem);
     np__shared_dump(d.mem);
     return dump_write(&d, out);

@@ -17,6 +17,13 @@
  * was doing at the fork (a deferral it had taken but not yet queued was
  * lost to the child before).
  *   ./fork-register first ROUNDS   prints "first deferrals lost: N of ROUNDS"
+ *
+ * With "backlog": two threads retire pools without pause while the main
+ * thread forks; in each child, once np_rcu_barrier has run what was queued,
+ * nothing may still count toward NP_OPTION_DEFER_LIMIT (a deferral that
+ * another thread was making at the fork counted in the child before, for
+ * ever): with a limit of 1 byte, the child's next deferral must queue.
+ *   ./fork-register backlog ROUNDS prints "stale backlogs: N of ROUNDS"
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,8 +147,62 @@ static int first_deferrals(int rounds)
     return lost ? 1 : 0;
 }
 
+static void *retire_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        np_pool_t *p = np_create(0);
+        if (p != NULL && np_alloc(p, 100000) != NULL)
+            np_destroy_deferred(p);
+    }
+    return NULL;
+}
+
+static int backlog_child(void)
+{
+    alarm(5);
+    np_rcu_barrier();
+    if (np_option_set(NP_OPTION_DEFER_LIMIT, 1) != 0)
+        return 3;
+    np_pool_t *p = np_create(0);
+    if (p == NULL || np_cleanup_push(p, count_cleanup, NULL) == NULL)
+        return 3;
+    atomic_store(&cleanups, 0);
+    np_destroy_deferred(p);
+    if (atomic_load(&cleanups) != 0)
+        return 1;                       /* destroyed in place: something still counted */
+    np_rcu_barrier();
+    return atomic_load(&cleanups) == 1 ? 0 : 2;
+}
+
+static int stale_backlogs(int rounds)
+{
+    pthread_t t[2];
+    int stale = 0;
+
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, retire_loop, NULL);
+    for (int i = 0; i < rounds; i++) {
+        int status;
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(backlog_child());
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            stale++;
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    np_rcu_barrier();
+    printf("stale backlogs: %d of %d\n", stale, rounds);
+    return stale ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "backlog") == 0)
+        return stale_backlogs(argc > 2 ? atoi(argv[2]) : 200);
     if (argc > 1 && strcmp(argv[1], "first") == 0)
         return first_deferrals(argc > 2 ? atoi(argv[2]) : 200);
     int rounds = argc > 1 ? atoi(argv[1]) : 2000, hung = 0;

@@ -5,9 +5,12 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -281,28 +284,58 @@ END_TEST
 
 /*
  * fork() while the deferral thread runs a cleanup: in the child that
- * deferral is lost (the parent finishes it) and counts as done, so the
- * child's barrier returns, runs what was queued behind it, and the child's
- * backlog no longer holds it (with a limit of 1 byte a deferral queues only
- * when nothing is pending).
+ * deferral is lost (the parent finishes it) and counts as done; what was
+ * queued behind it runs in the child once a deferral there (destroyed in
+ * place: the queue weighs more than the limit of 1 byte) starts the child's
+ * deferral thread, and the child's backlog then drops to nothing (a
+ * deferral queues again).
  */
 static int child_after_held_fork(void)
 {
     alarm(20);
-    np_rcu_barrier();                   /* the lost deferral counts as done */
-    if (atomic_load(&held_runs[0]) != 1 || atomic_load(&held_runs[1]) != 1)
-        return 2;                       /* the two behind it ran here */
+    /* the two queued behind the lost deferral weigh more than the limit: a
+       deferral here is destroyed in place, and the child's reaper starts */
     atomic_store(&held_runs[2], 0);
     np_pool_t *r = held_pool(2);
     if (r == NULL)
-        return 3;
+        return 2;
     np_destroy_deferred(r);
-    if (atomic_load(&held_runs[2]) != 0)
-        return 4;                       /* destroyed in place: a stale backlog */
-    np_rcu_barrier();
     if (atomic_load(&held_runs[2]) != 1)
-        return 5;
+        return 3;
+    while (atomic_load(&held_runs[0]) != 1 || atomic_load(&held_runs[1]) != 1)
+        sched_yield();                  /* no barrier: the reaper runs them (alarm: a hang) */
+    np_rcu_barrier();                   /* the lost deferral counts as done */
+    /* and nothing weighs any more: the next deferral queues */
+    atomic_store(&held_runs[3], 0);
+    np_pool_t *q = held_pool(3);
+    if (q == NULL)
+        return 4;
+    np_destroy_deferred(q);
+    if (atomic_load(&held_runs[3]) != 0)
+        return 5;                       /* destroyed in place: a stale backlog */
+    np_rcu_barrier();
+    if (atomic_load(&held_runs[3]) != 1)
+        return 6;
     return 0;
+}
+
+/* np_global_dump's deferral line: bytes waiting, and how many are with the deferral thread. */
+static bool dumped_deferrals(size_t *bytes, unsigned long *with_thread)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL)
+        return false;
+    int rc = np_global_dump(m);
+    fclose(m);
+    const char *line = text ? strstr(text, "deferred destroys: ") : NULL;
+    long limit;
+    bool ok = rc == 0 && line != NULL &&
+              sscanf(line, "deferred destroys: %zu B not yet destroyed (limit %ld B), %lu",
+                     bytes, &limit, with_thread) == 3;
+    free(text);
+    return ok;
 }
 
 static void *fork_while_a_deferral_runs(void *arg)
@@ -334,6 +367,15 @@ static void *fork_while_a_deferral_runs(void *arg)
         np_destroy_deferred(p);
     }
     np_rcu_read_unlock();
+    for (;;) {                          /* both behind the held one, on the deferral thread's queue */
+        size_t bytes;
+        unsigned long with_thread;
+        REQUIRE(dumped_deferrals(&bytes, &with_thread));
+        REQUIRE(with_thread <= 3 && bytes > 200000);
+        if (with_thread == 3)
+            break;
+        sched_yield();
+    }
     pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0)
@@ -362,6 +404,58 @@ START_TEST(test_fork_while_a_deferral_runs_leaves_the_child_a_working_queue)
 }
 END_TEST
 
+/*
+ * A deferred pool's children (np_create_child) go with it: their blocks and
+ * large allocations count toward the limit too.
+ */
+static void *children_count_toward_the_limit(void *arg)
+{
+    (void)arg;
+    int failed = 0;
+    long limit = np_option_get(NP_OPTION_DEFER_LIMIT);
+    np_pool_t *gate, *parent[2];
+    np_cleanup_t *gc;
+
+    gate_entered = gate_open = false;
+    np_rcu_barrier();
+    REQUIRE(np_option_set(NP_OPTION_DEFER_LIMIT, 1L << 20) == 0);
+    gate = np_create(0);
+    gc = gate ? np_cleanup_add(gate, 0) : NULL;
+    REQUIRE(gc != NULL);
+    gc->handler = gate_cleanup;
+    np_destroy_deferred(gate);
+    pthread_mutex_lock(&gate_lock);
+    while (!gate_entered)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+    for (int i = 0; i < 2; i++) {       /* a small parent, 8 children of ~216 KiB each */
+        atomic_store(&held_runs[i], 0);
+        parent[i] = held_pool(i);
+        REQUIRE(parent[i] != NULL);
+        for (int k = 0; k < 8; k++) {
+            np_pool_t *c = np_create_child(parent[i], 0);
+            REQUIRE(c != NULL && np_alloc(c, 200000) != NULL);
+        }
+    }
+    np_destroy_deferred(parent[0]);     /* under the limit: queued, ~1.7 MiB */
+    REQUIRE(atomic_load(&held_runs[0]) == 0);
+    np_destroy_deferred(parent[1]);     /* past it: destroyed here */
+    REQUIRE(atomic_load(&held_runs[1]) == 1);
+    open_gate();
+    np_rcu_barrier();
+    REQUIRE(atomic_load(&held_runs[0]) == 1);
+out:
+    open_gate();
+    np_option_set(NP_OPTION_DEFER_LIMIT, limit);
+    return (void *)(intptr_t)failed;
+}
+
+START_TEST(test_children_of_a_deferred_pool_count_toward_the_limit)
+{
+    ck_assert_int_eq(test_run_bounded(children_count_toward_the_limit, NULL, 60), 0);
+}
+END_TEST
+
 Suite *suite_rcu(void)
 {
     Suite *s = suite_create("rcu");
@@ -374,6 +468,7 @@ Suite *suite_rcu(void)
     tcase_add_test(tc, test_read_sections_nest);
     tcase_add_test(tc, test_deferred_destroys_past_the_limit_wait);
     tcase_add_test(tc, test_fork_while_a_deferral_runs_leaves_the_child_a_working_queue);
+    tcase_add_test(tc, test_children_of_a_deferred_pool_count_toward_the_limit);
     suite_add_tcase(s, tc);
     return s;
 }
