@@ -548,10 +548,11 @@ static void deferred(struct rcu_head *rh)
  */
 static void enqueue(np_rcu_head_t *head, bool weigh)
 {
+    size_t weight = weigh ? head->weight : 0;
+
     np__tsan_release(head);             /* what this thread wrote or read of it: the callback's */
     fork_lock_shared();
-    if (weigh)
-        atomic_fetch_add_explicit(&backlog, head->weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&backlog, weight, memory_order_relaxed);
     urcu_memb_call_rcu((struct rcu_head *)(void *)head, deferred);
     if (on_reaper)
         reap_queuing_done = true;       /* a fork now finds it in liburcu's queue */
