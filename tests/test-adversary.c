@@ -858,10 +858,12 @@ END_TEST
  * waits for that section.
  */
 static atomic_int trio_stop;
+static pthread_barrier_t trio_start;    /* all three run before any loops */
 
 static void *trio_sync(void *arg)
 {
     (void)arg;
+    pthread_barrier_wait(&trio_start);
     while (!atomic_load(&trio_stop))
         np_rcu_synchronize();
     return NULL;
@@ -871,6 +873,7 @@ static void *trio_defer(void *arg)
 {
     int rounds = (int)(intptr_t)arg;
 
+    pthread_barrier_wait(&trio_start);
     for (int i = 0; i < rounds; i++) {
         np_pool_t *p = np_create(0);
         if (p == NULL)
@@ -885,6 +888,7 @@ static void *trio_defer(void *arg)
 static void *trio_fork(void *arg)
 {
     (void)arg;
+    pthread_barrier_wait(&trio_start);
     while (!atomic_load(&trio_stop)) {
         pid_t pid = fork();
         if (pid == 0)
@@ -903,13 +907,16 @@ static void *defer_in_readers_while_others_sync_and_fork(void *arg)
     void *rs, *rd, *rf;
 
     atomic_store(&trio_stop, 0);
+    if (pthread_barrier_init(&trio_start, NULL, 3) != 0)
+        return (void *)2;
     if (pthread_create(&s, NULL, trio_sync, NULL) != 0 ||
         pthread_create(&f, NULL, trio_fork, NULL) != 0)
-        return (void *)2;
+        return (void *)2;               /* the test fails (a thread stays at the barrier) */
     rd = trio_defer((void *)(intptr_t)rounds);
     atomic_store(&trio_stop, 1);
     pthread_join(s, &rs);
     pthread_join(f, &rf);
+    pthread_barrier_destroy(&trio_start);
     np_rcu_barrier();
     return rd ? rd : rs ? rs : rf;
 }
