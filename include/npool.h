@@ -600,8 +600,13 @@ NP_API void np_rcu_synchronize(void);
  * (blocks and large allocations; default 64 MiB), a call outside a read
  * section waits for the grace period and destroys the pool itself, its
  * cleanups on the calling thread, before it returns; inside a read section
- * and from the cleanups npool's deferral thread runs it queues as always
- * (the queue and its limit count a pool's children too).  errno is
+ * and from the cleanups npool's deferral thread runs it queues as always.
+ * The limit is a threshold: the calls that find the queue under it queue
+ * their pool whatever its size, so the queue can pass the limit by the
+ * pools deferred at that moment (one per thread).  A pool's children
+ * (np_create_child) go with it and count with it: the call reads them, so
+ * no other thread may be inside a call on one of them meanwhile
+ * (--enable-debug builds abort naming it).  errno is
  * left as the caller had it whenever the pool is given up.  Queued destroys
  * run at process exit, exit() inside a read section included.
  */
@@ -697,10 +702,13 @@ typedef enum np_option_e {
                                    reset and destroy; not with NPOOL_DEBUG_PALLOC,
                                    ASan or valgrind, which must see each one;
                                    at most 1 TiB) */
-    NP_OPTION_DEFER_LIMIT,      /* (1.1) NPOOL_DEFER_LIMIT: bytes of pools that
-                                   np_destroy_deferred may leave waiting for
-                                   their grace period and the deferral thread
-                                   (default 64 MiB; at most 1 TiB).  Past it a
+    NP_OPTION_DEFER_LIMIT,      /* (1.1) NPOOL_DEFER_LIMIT: bytes of pools
+                                   waiting for their grace period and the
+                                   deferral thread past which
+                                   np_destroy_deferred holds callers back
+                                   (default 64 MiB; at most 1 TiB; the pools
+                                   deferred at that moment, one per thread,
+                                   may pass it).  Past it a
                                    deferral outside a read section waits for
                                    the grace period and destroys the pool
                                    itself, so threads that retire pools

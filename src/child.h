@@ -31,6 +31,6 @@ int  np__child_attach(np_pool_t *parent, np_pool_t *child);
 void np__child_detach(np_pool_t *child);
 /* What the pool and the children its destroy takes with it hold of their
  * backends: blocks and large allocations (np_destroy_deferred's weight). */
-size_t np__footprint(const np_pool_t *pool);
+size_t np__footprint(np_pool_t *pool);
 
 #endif /* NPOOL_CHILD_H */

@@ -145,13 +145,24 @@ void np__child_gone(void *data)
     l->destroy(child);
 }
 
-size_t np__footprint(const np_pool_t *pool)
+/*
+ * Under the pool's guard.  Each child is read under its own guard: children
+ * are private pools, so that is the misuse detector of --enable-debug
+ * builds, which aborts if another thread is inside a call on one (the
+ * caller gives them up with the pool; np_destroy_deferred's contract).
+ */
+size_t np__footprint(np_pool_t *pool)
 {
     size_t bytes = (size_t)pool->nblocks * pool->block_size + pool->large_bytes;
 
     for (const np_cleanup_t *c = pool->cleanup; c; c = c->next)
-        if (c->handler == np__child_gone)
-            bytes += np__footprint(c->data);
+        if (c->handler == np__child_gone) {
+            np_pool_t *child = c->data;
+            size_t sub;
+            np_assert(child->flags & NP_F_CHILD && !(child->flags & NP_F_SHARED));
+            NP_GUARDED(child, sub, np__footprint(child));
+            bytes += sub;
+        }
     return bytes;
 }
 

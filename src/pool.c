@@ -271,12 +271,15 @@ static void deferred_destroy(void *obj)
 
 /* Under the guard: the deferral record, from the pool itself (a registered
  * shared pool is still read by np_global_dump until it is unregistered). */
-static np_deferral_t *deferral_guarded(np_pool_t *pool)
+/* Under the guard: the deferral record, and the pool's weight (with its
+   children: a shared pool's lock keeps their list as it is meanwhile). */
+static np_deferral_t *deferral_guarded(np_pool_t *pool, size_t *weight)
 {
     np_acct_snap_t before = np__acct_snap(pool);
     np_deferral_t *d = np__core_record(pool, sizeof(*d));
 
     np__after(pool, before);
+    *weight = np__footprint(pool);
     return d;
 }
 
@@ -320,8 +323,8 @@ void np_destroy_deferred(np_pool_t *pool)
         errno = saved_errno;
         return;
     }
-    size_t weight = np__footprint(pool);
-    NP_GUARDED(pool, d, deferral_guarded(pool));
+    size_t weight;
+    NP_GUARDED(pool, d, deferral_guarded(pool, &weight));
     bool heap = d == NULL;
     if (heap && (d = malloc(sizeof(*d))) == NULL) {
         if (np__rcu_reading()) {            /* cannot wait here: the pool stays the caller's */

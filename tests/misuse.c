@@ -9,6 +9,9 @@
  *   nested   a cleanup allocates from its own pool during np_reset: clean
  *   destroy  like race, but thread B calls np_destroy: must abort the same way
  *   deferred like race, but thread B calls np_destroy_deferred: the same
+ *   child-deferred  the pool is a child of a shared pool, and thread B calls
+ *            np_destroy_deferred of the parent (which reads its children):
+ *            the same
  *   unlock   np_rcu_read_unlock without a lock: aborts naming the call
  * Prints "pool <address>" first so the driver can match the message.
  */
@@ -20,7 +23,7 @@
 
 #include "npool.h"
 
-static np_pool_t *pool;
+static np_pool_t *pool, *parent;
 static sem_t a_inside, b_done;
 
 static void waiting_cleanup(void *data)
@@ -48,6 +51,8 @@ static void *thread_b(void *arg)
         np_destroy(pool);           /* concurrent use: the detector fires */
     else if (strcmp(b_call, "deferred") == 0)
         np_destroy_deferred(pool);
+    else if (strcmp(b_call, "child-deferred") == 0)
+        np_destroy_deferred(parent);
     else
         p = np_alloc(pool, 16);
     sem_post(&b_done);
@@ -72,7 +77,14 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "race";
     pthread_t a, b;
 
-    pool = np_create(0);
+    if (strcmp(mode, "child-deferred") == 0) {
+        parent = np_create_shared(0);
+        pool = parent ? np_create_child(parent, 0) : NULL;
+        if (pool == NULL)
+            return 2;
+    } else {
+        pool = np_create(0);
+    }
     printf("pool %p\n", (void *)pool);
     fflush(stdout);
     if (strcmp(mode, "unlock") == 0) {
@@ -81,7 +93,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(mode, "race") == 0 || strcmp(mode, "destroy") == 0 ||
-        strcmp(mode, "deferred") == 0) {
+        strcmp(mode, "deferred") == 0 || strcmp(mode, "child-deferred") == 0) {
         b_call = mode;
         sem_init(&a_inside, 0, 0);
         sem_init(&b_done, 0, 0);
