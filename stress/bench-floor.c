@@ -17,6 +17,10 @@
  *                path: a NULL pool test, the small-limit test (size 0 and
  *                large requests go to the library) and the exact
  *                allocation count
+ *   bump-head    bump-api through npool.h's 1.0 head layout: the head holds
+ *                a pointer to the cursor {first free byte, end}, which lies
+ *                elsewhere (in npool, in the current block), so each
+ *                allocation loads one pointer more
  *   np-inline    npool's own inline path on a pool it never leaves (one
  *                32 MiB block, every size of the mix small), np_reset per
  *                request
@@ -160,6 +164,57 @@ static __attribute__((noinline)) void run_bump_api(long requests, unsigned idx)
     }
 }
 
+/* np_pool_head_t's layout: the cursor's address, the small limit, the count. */
+typedef struct floor_head_s {
+    unsigned char **cursor;
+    size_t max;
+    unsigned long long allocs;
+} floor_head_t;
+
+static floor_head_t floor_head;
+static unsigned char *floor_head_cursor[2] __attribute__((aligned(64)));
+
+static floor_head_t *head_open(void)
+{
+    floor_head_t *h = &floor_head;
+
+    __asm__ volatile("" : "+r"(h));
+    h->cursor = floor_head_cursor;
+    h->cursor[0] = floor_buf;
+    h->cursor[1] = floor_buf + floor_buf_bytes;
+    h->max = 65536;
+    return h;
+}
+
+static __attribute__((noinline)) void *floor_head_full(floor_head_t *h, size_t size)
+{
+    (void)h;
+    return floor_full(NULL, size);
+}
+
+static __attribute__((noinline)) void run_bump_head(long requests, unsigned idx)
+{
+    for (long r = 0; r < requests; r++) {
+        floor_head_t *h = head_open();
+        for (int i = 0; i < FLOOR_K; i++) {
+            size_t s = floor_sizes[idx++ % FLOOR_NSIZES];
+            void *q = NULL;
+            if (h != NULL && s - 1 < h->max) {
+                unsigned char **cur = h->cursor;
+                uintptr_t m = ((uintptr_t)cur[0] + 15) & ~(uintptr_t)15;
+                if (m + s <= (uintptr_t)cur[1]) {
+                    cur[0] = (unsigned char *)(m + s);
+                    h->allocs++;
+                    q = (void *)m;
+                }
+            }
+            if (q == NULL)
+                q = floor_head_full(h, s);
+            touch(q, s);
+        }
+    }
+}
+
 static np_pool_t *inline_pool;
 
 static __attribute__((noinline)) void run_np_inline(long requests, unsigned idx)
@@ -208,7 +263,7 @@ typedef struct floor_variant_s {
 
 static const floor_variant_t variants[] = {
     { "bump", run_bump }, { "bump-mem", run_bump_mem }, { "bump-api", run_bump_api },
-    { "np-inline", run_np_inline }, { "np-thread", run_np_thread }, { "np-create", run_np_create },
+    { "bump-head", run_bump_head }, { "np-inline", run_np_inline }, { "np-thread", run_np_thread }, { "np-create", run_np_create },
 };
 #define FLOOR_NV (sizeof(variants) / sizeof(variants[0]))
 
@@ -265,7 +320,8 @@ void bench_floor_report(unsigned rounds, long requests, bool csv)
     if (!csv)
         printf("bump-mem: the cursor in memory, nothing else; bump-api: plus the NULL, small-limit\n"
                "and count of npool.h's inline path; a target below bump-api's x bump asks for less\n"
-               "than that fast path costs here before any block change or large allocation.\n");
+               "than that fast path costs here before any block change or large allocation.\n"
+               "bump-head: bump-api through npool.h's head layout (a pointer to the cursor).\n");
     for (size_t v = 0; v < FLOOR_NV; v++)
         free(t[v]);
     np_destroy(inline_pool);
