@@ -8,6 +8,13 @@
  *                 queued: the destroy still runs, and exit returns
  *   alive-thread  a thread with a busy thread pool is still running when
  *                 main calls exit() (run under valgrind: nothing is lost)
+ *   late-deferral the main thread's pool's cleanup (run by the library's
+ *                 finalizer) registers an exit handler, which glibc runs
+ *                 after the finalizer; it makes the process's first
+ *                 deferral there, inside a read section, then a barrier:
+ *                 the deferral runs and the barrier returns; with a
+ *                 second argument "used", after a deferral that started
+ *                 npool's deferral thread (which the finalizer ends)
  *   options       prints np_option_get of every option (the environment's
  *                 values as the library took them), then allocates
  */
@@ -28,6 +35,26 @@ static void say(void *data)
 }
 
 static sem_t ready;
+
+/* After the library's finalizer (see late-deferral). */
+static void late_exit_handler(void)
+{
+    np_pool_t *pool = np_create(0);
+    if (pool == NULL || np_cleanup_push(pool, say, "late deferral ran\n") == NULL)
+        _exit(2);
+    np_rcu_read_lock();
+    np_destroy_deferred(pool);
+    np_rcu_read_unlock();
+    np_rcu_barrier();
+    say("barrier returned\n");
+}
+
+static void register_late(void *data)
+{
+    (void)data;
+    if (atexit(late_exit_handler) != 0)
+        _exit(2);
+}
 
 static void *busy(void *arg)
 {
@@ -63,6 +90,21 @@ int main(int argc, char **argv)
         np_destroy_deferred(pool);
         exit(0);                                    /* inside two read sections */
     }
+    if (strcmp(mode, "late-deferral") == 0) {
+        if (argc > 2 && strcmp(argv[2], "used") == 0) {
+            np_pool_t *early = np_create(0);
+            if (early == NULL)
+                return 2;
+            np_rcu_read_lock();             /* the deferral thread queues it */
+            np_destroy_deferred(early);
+            np_rcu_read_unlock();
+            np_rcu_barrier();
+        }
+        np_pool_t *tp = np_thread_pool();
+        if (tp == NULL || np_cleanup_push(tp, register_late, NULL) == NULL)
+            return 2;
+        return 0;
+    }
     if (strcmp(mode, "alive-thread") == 0) {
         pthread_t t;
         sem_init(&ready, 0, 0);
@@ -80,6 +122,6 @@ int main(int argc, char **argv)
         np_destroy(pool);
         return ok ? 0 : 3;
     }
-    fprintf(stderr, "usage: exit-probe main-pool|exit-reading|alive-thread|options\n");
+    fprintf(stderr, "usage: exit-probe main-pool|exit-reading|late-deferral|alive-thread|options\n");
     return 2;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Process exit and the environment (exit-probe.c): the main thread's pool's
 # cleanups run at exit; exit() inside read sections still runs the queued
-# deferred destroys and returns; under valgrind a thread alive at exit()
+# deferred destroys and returns; the process's first deferral after the
+# library's finalizer runs; under valgrind a thread alive at exit()
 # leaves nothing "definitely lost"; environment values that overflow or are
 # out of range mean the default.
 set -u
@@ -17,6 +18,13 @@ out=$(timeout 20 $prog main-pool); rc=$?
 out=$(timeout 20 $prog exit-reading); rc=$?
 [ $rc -eq 0 ] && [ "$out" = "deferred destroy ran" ] && ok ||
     bad "exit-reading: rc=$rc, output '$out' (124: exit hung)"
+
+for used in "" used; do
+    out=$(timeout 20 $prog late-deferral $used); rc=$?
+    [ $rc -eq 0 ] && [ "$out" = "late deferral ran
+barrier returned" ] && ok ||
+        bad "late-deferral $used: rc=$rc, output '$out' (a deferral after the library's finalizer, in a read section; 124: it hung)"
+done
 
 if [ -n "${VALGRIND:-}" ] && [ "$VALGRIND" != no ] && [ -z "${NP_SANITIZER:-}" ]; then
     log=exit-probe-valgrind.log
