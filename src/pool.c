@@ -270,9 +270,9 @@ static void deferred_destroy(void *obj)
 }
 
 /* Under the guard: the deferral record, from the pool itself (a registered
- * shared pool is still read by np_global_dump until it is unregistered). */
-/* Under the guard: the deferral record, and the pool's weight (with its
-   children: a shared pool's lock keeps their list as it is meanwhile). */
+ * shared pool is still read by np_global_dump until it is unregistered),
+ * and the pool's weight with its children's (a shared pool's lock keeps
+ * their list as it is meanwhile). */
 static np_deferral_t *deferral_guarded(np_pool_t *pool, size_t *weight)
 {
     np_acct_snap_t before = np__acct_snap(pool);
