@@ -481,12 +481,16 @@ static void *reaper(void *arg)
             pthread_cond_broadcast(&reap_progress);
         }
     }
+    if (reap_retired)
+        reaper_running = false;         /* the finalizer's, or one started after it */
     pthread_mutex_unlock(&reap_lock);
     return NULL;
 }
 
-/* Under reap_lock: the reaper runs (started on first use, and anew in a
-   child whose fork another thread made).  Signals go to other threads. */
+/* Under reap_lock: the reaper runs (started on first use, anew in a child
+   whose fork another thread made, and after the library's finalizer for a
+   deferral from a read section before liburcu's worker exists: detached,
+   it ends once it has queued that).  Signals go to other threads. */
 static void ensure_reaper(void)
 {
     if (reaper_running)
@@ -500,6 +504,8 @@ static void ensure_reaper(void)
         fprintf(stderr, "npool: cannot start the thread that runs deferred destroys\n");
         abort();
     }
+    if (reap_retired)                   /* after the finalizer: nobody joins it */
+        pthread_detach(reaper_tid);
 }
 
 /* liburcu's worker, after the grace period: onto the reaper's queue. */
