@@ -481,8 +481,8 @@ static void *reaper(void *arg)
             pthread_cond_broadcast(&reap_progress);
         }
     }
-    if (reap_retired)
-        reaper_running = false;         /* the finalizer's, or one started after it */
+    reaper_running = false;             /* it ends only after the finalizer: the
+                                           finalizer's, or one started after it */
     pthread_mutex_unlock(&reap_lock);
     return NULL;
 }

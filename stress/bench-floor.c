@@ -186,12 +186,6 @@ static floor_head_t *head_open(void)
     return h;
 }
 
-static __attribute__((noinline)) void *floor_head_full(floor_head_t *h, size_t size)
-{
-    (void)h;
-    return floor_full(NULL, size);
-}
-
 static __attribute__((noinline)) void run_bump_head(long requests, unsigned idx)
 {
     for (long r = 0; r < requests; r++) {
@@ -209,7 +203,7 @@ static __attribute__((noinline)) void run_bump_head(long requests, unsigned idx)
                 }
             }
             if (q == NULL)
-                q = floor_head_full(h, s);
+                q = floor_full(NULL, s);
             touch(q, s);
         }
     }
