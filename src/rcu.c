@@ -398,7 +398,8 @@ static bool reap_queuing_done;          /* it is: set under the fork lock (a chi
 static unsigned long reap_queued, reap_done;
 static _Atomic size_t backlog;
 static bool reap_resync, reaper_running;
-static bool reap_stop, reap_retired;    /* process exit: the reaper ends, deferrals run in place */
+static bool reap_retired;               /* the finalizer ran: the reaper ends, later deferrals
+                                           go through liburcu's worker (deferred) */
 static pthread_t reaper_tid;
 static __thread bool on_reaper __attribute__((tls_model("initial-exec")));
 
@@ -442,7 +443,7 @@ static void *reaper(void *arg)
     on_reaper = true;
     pthread_mutex_lock(&reap_lock);
     for (;;) {
-        while (reap_first == NULL && reap_to_queue == NULL && !reap_stop)
+        while (reap_first == NULL && reap_to_queue == NULL && !reap_retired)
             pthread_cond_wait(&reap_work, &reap_lock);
         if (reap_to_queue != NULL) {    /* outside any read section: create the worker, queue */
             np_rcu_head_t *h = reap_queuing = reap_to_queue;
@@ -670,7 +671,7 @@ void np__rcu_exit_end(void)
     np__rcu_exit_barrier();
     pthread_mutex_lock(&reap_lock);
     bool join = reaper_running && !on_reaper;
-    reap_stop = reap_retired = true;
+    reap_retired = true;
     pthread_cond_signal(&reap_work);
     pthread_mutex_unlock(&reap_lock);
     if (join)
