@@ -1,5 +1,6 @@
 #!/bin/sh
-# Process exit and the environment (exit-probe.c): the main thread's pool's
+# Process exit and the environment (exit-probe.c, linked with the shared
+# library and with the static archive): the main thread's pool's
 # cleanups run at exit; exit() inside read sections still runs the queued
 # deferred destroys and returns; the process's first deferral after the
 # library's finalizer runs; under valgrind a thread alive at exit()
@@ -11,19 +12,23 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
 
-out=$(timeout 20 $prog main-pool); rc=$?
-[ $rc -eq 0 ] && [ "$out" = "main pool cleanup ran" ] && ok ||
-    bad "main-pool: rc=$rc, output '$out' (the main thread's pool cleanup must run at exit)"
+# The exit cases twice: linked with the shared library, and with the static
+# archive (whose link must bring the library's constructor and destructor).
+for p in $prog ./exit-probe-static; do
+    out=$(timeout 20 $p main-pool); rc=$?
+    [ $rc -eq 0 ] && [ "$out" = "main pool cleanup ran" ] && ok ||
+        bad "$p main-pool: rc=$rc, output '$out' (the main thread's pool cleanup must run at exit)"
 
-out=$(timeout 20 $prog exit-reading); rc=$?
-[ $rc -eq 0 ] && [ "$out" = "deferred destroy ran" ] && ok ||
-    bad "exit-reading: rc=$rc, output '$out' (124: exit hung)"
+    out=$(timeout 20 $p exit-reading); rc=$?
+    [ $rc -eq 0 ] && [ "$out" = "deferred destroy ran" ] && ok ||
+        bad "$p exit-reading: rc=$rc, output '$out' (124: exit hung)"
 
-for used in "" used; do
-    out=$(timeout 20 $prog late-deferral $used); rc=$?
-    [ $rc -eq 0 ] && [ "$out" = "late deferral ran
+    for used in "" used; do
+        out=$(timeout 20 $p late-deferral $used); rc=$?
+        [ $rc -eq 0 ] && [ "$out" = "late deferral ran
 barrier returned" ] && ok ||
-        bad "late-deferral $used: rc=$rc, output '$out' (a deferral after the library's finalizer, in a read section; 124: it hung)"
+            bad "$p late-deferral $used: rc=$rc, output '$out' (a deferral after the library's finalizer, in a read section; 124: it hung)"
+    done
 done
 
 if [ -n "${VALGRIND:-}" ] && [ "$VALGRIND" != no ] && [ -z "${NP_SANITIZER:-}" ]; then
