@@ -255,9 +255,10 @@ public:
      * the pool: its thread (any thread for a shared pool). */
     pool(pool &&other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
 
-    /* Destroys this object's pool (as the destructor does: same thread rules,
-     * same misuse check), then takes other's; other becomes empty.  Never
-     * throws. */
+    /* Takes other's pool (other becomes empty), then destroys the pool this
+     * object held, as the destructor does (same thread rules, same misuse
+     * check): a cleanup of the old pool that uses this object finds the new
+     * pool.  Never throws. */
     pool &operator=(pool &&other) noexcept
     {
         if (this != &other)
@@ -270,9 +271,12 @@ public:
 
     /*
      * np_destroy: cleanups (np::make's destructors) run newest first, then the
-     * memory goes.  No other thread may use the pool.  Destroying a shared pool
-     * inside np_rcu_read_lock() is a misuse: np_destroy refuses it (EDEADLK)
-     * and the pool leaks; unless NDEBUG is defined, this aborts with a message.
+     * memory goes.  No other thread may use the pool.  Two destroys are
+     * misuses that np_destroy refuses, and the pool then leaks: a shared pool
+     * inside np_rcu_read_lock() (EDEADLK), and the pool's own destroy or
+     * reset from one of its cleanups (EBUSY; say, a destructor that assigns
+     * a new pool to the np::pool that owns this one).  Unless NDEBUG is
+     * defined, either aborts with a message.
      */
     ~pool() { destroy(p_); }
 
@@ -354,6 +358,11 @@ private:
                        "(np_destroy refused: EDEADLK)\n", stderr);
             std::abort();
         }
+        if (errno == EBUSY) {
+            std::fputs("npool: np::pool destroyed from one of its own cleanups "
+                       "(np_destroy refused: EBUSY)\n", stderr);
+            std::abort();
+        }
         errno = saved;
 #else
         np_destroy(p);
@@ -423,7 +432,7 @@ template <class T, class... Args> T *make(pool &p, Args &&...args)
  * n value-initialised Ts in pool p (np_alloc, np_memalign if alignof(T) >
  * NP_ALIGNMENT).  Unless T is trivially destructible, one cleanup record
  * destroys them at np_reset/np_destroy, last element first.  The pool's
- * thread.  Throws std::bad_alloc (n * sizeof(T) overflows, no memory) or
+ * thread (any if shared).  Throws std::bad_alloc (n * sizeof(T) overflows, no memory) or
  * what element k's constructor throws, after destroying elements k-1..0
  * (nothing registered).  The array belongs to the pool; n == 0 gives a
  * valid pointer to no element.  Made while np_reset runs the pool's
@@ -507,6 +516,21 @@ public:
     /* A resource over p.get() (p keeps owning it).  Any thread; never fails. */
     explicit resource(pool &p) noexcept : resource(p.get()) {}
 
+    resource(const resource &) = default;
+    resource &operator=(const resource &) = default;
+
+    /* Ends the resource, not its pool.  It forgets the pool (through a
+     * volatile store, which no optimiser drops), so that a use after its end
+     * throws std::bad_alloc from allocate instead of reaching a pool it no
+     * longer speaks for. */
+    ~resource() override
+    {
+        np_pool_t *volatile *pool_slot = &p_;
+        *pool_slot = nullptr;
+        std::size_t volatile *max_slot = &max_;
+        *max_slot = 0;
+    }
+
     /* The pool; not owned.  Any thread. */
     np_pool_t *get() const noexcept { return p_; }
 
@@ -542,15 +566,24 @@ private:
 
 /*
  * The calling thread's resource, over np_thread_pool(): created on the
- * thread's first call, valid until the thread exits; only this thread may use
- * it.  What it hands out ends at np_thread_reset() (and at thread exit).
- * Throws std::bad_alloc if the thread pool cannot be created (a later call
- * tries again).  The thread owns the resource and its pool.
+ * thread's first call, valid until the thread exits, its thread pool's
+ * cleanups at thread exit included (np::make's destructors there may
+ * deallocate through it); only this thread may use it.  What it hands out
+ * ends at np_thread_reset() (and at thread exit).  Throws std::bad_alloc if
+ * the thread pool cannot be created (a later call tries again).  The thread
+ * owns the resource and its pool.
  */
 inline resource &thread_resource()
 {
-    thread_local resource r(detail::thread_pool());
-    return r;
+    /* Built in storage that no destructor ends: the thread pool is destroyed
+       after the thread's C++ thread_local objects (from a pthread key
+       destructor, and at exit after them), and its cleanups may still use
+       the resource, which owns nothing. */
+    alignas(resource) thread_local unsigned char storage[sizeof(resource)];
+    thread_local resource *r = nullptr;
+    if (r == nullptr)
+        r = ::new (static_cast<void *>(storage)) resource(detail::thread_pool());
+    return *r;
 }
 
 /*

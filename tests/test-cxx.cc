@@ -710,6 +710,41 @@ void test_thread_resource()
     CHECK(datas.size() == nthreads);
 }
 
+/* An object made in the thread pool whose destructor, run among the thread
+   pool's cleanups at thread exit (after the thread's thread_local objects),
+   uses the thread's resource: it must still be the thread pool's. */
+std::atomic<int> exit_use_result{0};            /* 1: as expected; 2: not */
+
+struct exit_user {
+    np::resource *r;
+    np_pool_t *expected;
+    void *large;
+    ~exit_user()
+    {
+        bool ok = r->get() == expected;
+        r->deallocate(large, 100000);               /* np_free, at once */
+        exit_use_result.store(ok ? 1 : 2);
+    }
+};
+
+void test_thread_resource_at_thread_exit()
+{
+    exit_use_result.store(0);
+    std::string error;
+    std::thread th([&] {
+        try {
+            np::resource &r = np::thread_resource();
+            void *large = r.allocate(100000);
+            np::make<exit_user>(np_thread_pool(), &r, np_thread_pool(), large);
+        } catch (const std::exception &e) {
+            error = e.what();
+        }
+    });
+    th.join();
+    CHECK(error.empty());
+    CHECK(exit_use_result.load() == 1);             /* 2: the resource had ended */
+}
+
 /* What thread_resource hands out ends at np_thread_reset; np::make on the thread pool too. */
 void test_thread_resource_reset()
 {
@@ -962,13 +997,26 @@ int rcu_destroy_child()
     return 0;
 }
 
+/* The child: a destructor run by the pool's reset assigns a new pool to the
+   np::pool that owns it; the old pool's destroy is refused (EBUSY): aborts. */
+struct reassigner {
+    np::pool *owner;
+    ~reassigner() { *owner = np::pool(); }
+};
+
+int own_cleanup_destroy_child()
+{
+    np::pool p;
+    np::make<reassigner>(p, &p);
+    p.reset();                          /* the destructor runs: aborts */
+    return 0;
+}
+
 const char *self_path;
 
-void test_destroy_in_read_section()
+/* Run this program with arg; return its stderr, the status in *status. */
+std::string run_self(const char *arg, int *status)
 {
-#ifdef NDEBUG
-    std::printf("# NDEBUG: ~pool's misuse check is compiled out; skipped\n");
-#else
     int fds[2];
     CHECK(pipe(fds) == 0);
     pid_t pid = fork();
@@ -977,7 +1025,7 @@ void test_destroy_in_read_section()
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
-        execl(self_path, self_path, "--rcu-destroy-child", static_cast<char *>(nullptr));
+        execl(self_path, self_path, arg, static_cast<char *>(nullptr));
         _exit(127);
     }
     close(fds[1]);
@@ -987,10 +1035,33 @@ void test_destroy_in_read_section()
     while ((n = read(fds[0], buf, sizeof buf)) > 0)
         out.append(buf, static_cast<size_t>(n));
     close(fds[0]);
+    CHECK(waitpid(pid, status, 0) == pid);
+    return out;
+}
+
+void test_destroy_in_read_section()
+{
+#ifdef NDEBUG
+    std::printf("# NDEBUG: ~pool's misuse check is compiled out; skipped\n");
+#else
     int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
+    std::string out = run_self("--rcu-destroy-child", &status);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
     CHECK(out.find("np::pool destroyed inside np_rcu_read_lock()") != std::string::npos);
+#endif
+}
+
+/* Destroying a pool from one of its own cleanups (a move-assignment to its
+   owner) is refused by np_destroy (EBUSY); ~pool's misuse check aborts. */
+void test_destroy_from_own_cleanup()
+{
+#ifdef NDEBUG
+    std::printf("# NDEBUG: ~pool's misuse check is compiled out; skipped\n");
+#else
+    int status = 0;
+    std::string out = run_self("--own-cleanup-destroy-child", &status);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    CHECK(out.find("np::pool destroyed from one of its own cleanups") != std::string::npos);
 #endif
 }
 
@@ -1001,6 +1072,7 @@ struct test_case {
 
 const test_case tests[] = {
     {"destroy_in_read_section", test_destroy_in_read_section},   /* first: fork before any thread */
+    {"destroy_from_own_cleanup", test_destroy_from_own_cleanup},
     {"pool_destroy_with_a_destructor_setting_errno", test_pool_destroy_with_a_destructor_setting_errno},
     {"pool_basics", test_pool_basics},
     {"pool_enomem", test_pool_enomem},
@@ -1014,6 +1086,7 @@ const test_case tests[] = {
     {"failing_backend", test_failing_backend},
     {"thread_resource", test_thread_resource},
     {"thread_resource_reset", test_thread_resource_reset},
+    {"thread_resource_at_thread_exit", test_thread_resource_at_thread_exit},
     {"shared_resource_threads", test_shared_resource_threads},
     {"allocator", test_allocator},
 };
@@ -1024,6 +1097,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && std::strcmp(argv[1], "--rcu-destroy-child") == 0)
         return rcu_destroy_child();
+    if (argc > 1 && std::strcmp(argv[1], "--own-cleanup-destroy-child") == 0)
+        return own_cleanup_destroy_child();
     /* /proc/self/exe, not argv[0]: under libtool argv[0] may be the wrapper */
     static char exe[4096];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
