@@ -251,7 +251,9 @@ NP_API void np_destroy(np_pool_t *pool);
  * any lock is taken; on a shared pool every other thread must be out (the
  * contract above).  From one of the pool's own cleanups: errno EBUSY,
  * nothing done.  If the handlers' new cleanups find no memory in the
- * rewound pool, they run at once instead and errno is ENOMEM; otherwise
+ * rewound pool, they run instead once the reset is done (holding no lock,
+ * oldest first; a reset or destroy of the pool from them is refused with
+ * EBUSY, as from the reset's own cleanups) and errno is ENOMEM; otherwise
  * errno is left as the call found it, whatever the cleanups set.  What a
  * handler allocates from the pool while the reset runs it is released when
  * the reset ends, with everything else (np_resetting tells it so): data a

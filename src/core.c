@@ -918,12 +918,13 @@ void np__core_cleanup_run_all(np_pool_t *pool)
 /*
  * After a reset: the cleanups its handlers added (detached, newest first)
  * become ordinary records of the rewound pool, oldest first so that the
- * order stays.  One the pool cannot take (no memory) runs now instead of
- * being lost, and errno says ENOMEM.
+ * order stays.  Those the pool cannot take (no memory) are returned, oldest
+ * first and still detached, for the caller to run once the reset is over
+ * (np__core_orphans_run) instead of losing them, then free.
  */
-static void reattach(np_pool_t *pool, np_cleanup_t *fresh)
+static np_cleanup_t *reattach(np_pool_t *pool, np_cleanup_t *fresh)
 {
-    np_cleanup_t *oldest = NULL, *next;
+    np_cleanup_t *oldest = NULL, *next, *orphans = NULL, **tail = &orphans;
 
     for (np_cleanup_t *c = fresh; c; c = next) {        /* reverse: oldest first */
         next = c->next;
@@ -945,12 +946,32 @@ static void reattach(np_pool_t *pool, np_cleanup_t *fresh)
                 r->data = d->c.data;
             r->handler = d->c.handler;
         } else if (d->c.handler) {
-            np_cleanup_pt handler = d->c.handler;
-            d->c.handler = NULL;
-            handler(d->c.data);
-            errno = ENOMEM;
+            c->next = NULL;
+            *tail = c;
+            tail = &c->next;
+            continue;
         }
         detached_free(pool, d);
+    }
+    return orphans;
+}
+
+void np__core_orphans_run(np_pool_t *pool, np_cleanup_t *orphans)
+{
+    unsigned saved = pool->flags & NP_F_CLEANING;
+
+    np_assert(!(pool->flags & NP_F_RESETTING));
+    pool->flags |= NP_F_CLEANING;       /* a nested reset or destroy is refused */
+    run_list(orphans);
+    pool->flags = (pool->flags & ~NP_F_CLEANING) | saved;
+}
+
+void np__core_orphans_free(np_pool_t *pool, np_cleanup_t *orphans)
+{
+    for (np_cleanup_t *c = orphans, *next; c; c = next) {
+        next = c->next;
+        np_assert(c->handler == NULL);  /* run */
+        detached_free(pool, (np_detached_t *)(void *)c);
     }
 }
 
@@ -988,19 +1009,28 @@ np_cleanup_t *np__core_reset_cleanups(np_pool_t *pool)
     return c;
 }
 
-void np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
+np_cleanup_t *np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
 {
+    np_cleanup_t *orphans = NULL;
+
     free_all_large(pool);
     np__mem_pool_trim(pool);
     rewind_blocks(pool);
     if (np_unlikely(fresh != NULL))
-        reattach(pool, fresh);
+        orphans = reattach(pool, fresh);
     np__core_check(pool);
+    return orphans;
 }
 
 void np__core_reset(np_pool_t *pool)
 {
-    np__core_reset_memory(pool, np__core_reset_cleanups(pool));
+    np_cleanup_t *orphans = np__core_reset_memory(pool, np__core_reset_cleanups(pool));
+
+    if (np_unlikely(orphans != NULL)) {
+        np__core_orphans_run(pool, orphans);
+        np__core_orphans_free(pool, orphans);
+        errno = ENOMEM;
+    }
 }
 
 /* A block for the caller's own use (a shared pool's region), counted in nblocks. */

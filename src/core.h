@@ -227,7 +227,12 @@ void  np__core_reset(np_pool_t *pool);                   /* cleanups, large, rew
 /* np__core_reset in two steps: the cleanups (user code), then the memory;
  * what the first returns (cleanups for the next cycle) goes to the second */
 np_cleanup_t *np__core_reset_cleanups(np_pool_t *pool);
-void  np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh);
+/* the second returns the cleanups the handlers added that the rewound pool
+ * could not take (no memory): the caller runs them, holding nothing (user
+ * code; a nested reset or destroy refused), then frees them, and says ENOMEM */
+np_cleanup_t *np__core_reset_memory(np_pool_t *pool, np_cleanup_t *fresh);
+void  np__core_orphans_run(np_pool_t *pool, np_cleanup_t *orphans);
+void  np__core_orphans_free(np_pool_t *pool, np_cleanup_t *orphans);
 void  np__core_destroy(np_pool_t *pool);                 /* cleanups, large, every block */
 void  np__core_release(np_pool_t *pool);                 /* large, every block (cleanups ran) */
 size_t np__core_used(const np_pool_t *pool);             /* bytes handed out from the chain */

@@ -204,12 +204,13 @@ void np_destroy(np_pool_t *pool)
     errno = saved_errno;
 }
 
-/* Under the guard: the memory half of a reset, and what it moved published. */
-static void reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
+/* Under the guard: the memory half of a reset, and what it moved published;
+ * returns the cleanups the rewound pool could not take (np__core_reset_memory). */
+static np_cleanup_t *reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
 {
     np_acct_snap_t before = np__acct_snap(pool);
+    np_cleanup_t *orphans = np__core_reset_memory(pool, fresh);
 
-    np__core_reset_memory(pool, fresh);
     if (pool->flags & NP_F_SHARED) {
         np__shared_reset_regions(pool);
         np__shared_after(pool);
@@ -218,13 +219,33 @@ static void reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
     } else {
         np__acct_reset(pool, before, np__core_used(pool), pool->head.allocs);
     }
+    return orphans;
+}
+
+/* The handlers the cleanups added, of records the rewound pool had no memory
+ * for, run once the reset is done: holding no lock, a nested reset or
+ * destroy of the pool refused (EBUSY), as during the reset's own cleanups. */
+static void run_orphans(np_pool_t *pool, np_cleanup_t *orphans)
+{
+    np_assert(np__lock_order_none());   /* user code */
+    if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {
+        np__guard_enter(pool);
+        np__core_orphans_run(pool, orphans);
+        np__guard_leave(pool);
+    } else {
+        np__core_orphans_run(pool, orphans);
+    }
+    NP_GUARDED_VOID(pool, np__core_orphans_free(pool, orphans));
+    errno = ENOMEM;
 }
 
 /*
  * The cleanups run first, holding no lock: a shared pool's reset needs every
  * other user out anyway (the header), and a handler may call any npool
  * function, np_global_dump or fork() included.  Then, under the guard, the
- * memory: large allocations, blocks, a shared pool's regions.
+ * memory: large allocations, blocks, a shared pool's regions.  Last, holding
+ * no lock again, the cleanups the handlers added that the rewound pool had
+ * no memory for.
  */
 void np_reset(np_pool_t *pool)
 {
@@ -234,8 +255,8 @@ void np_reset(np_pool_t *pool)
         errno = EBUSY;
         return;
     }
-    np_cleanup_t *fresh;
-    int saved_errno = errno;            /* the cleanups may set it; reattach may say ENOMEM */
+    np_cleanup_t *fresh, *orphans;
+    int saved_errno = errno;            /* the cleanups may set it; run_orphans says ENOMEM */
     np_assert(np__lock_order_none());   /* the cleanups are user code */
     if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {   /* private, debug: the misuse
                                                              detector sees the handlers run */
@@ -246,7 +267,9 @@ void np_reset(np_pool_t *pool)
         fresh = np__core_reset_cleanups(pool);
     }
     errno = saved_errno;
-    NP_GUARDED_VOID(pool, reset_memory(pool, fresh));
+    NP_GUARDED(pool, orphans, reset_memory(pool, fresh));
+    if (np_unlikely(orphans != NULL))
+        run_orphans(pool, orphans);
 }
 
 /* ---- deferred destruction ---------------------------------------------------- */

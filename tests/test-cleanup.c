@@ -1,11 +1,17 @@
 /*
  * Cleanups: newest first, on destroy and on reset, each once; file cleanups.
  */
+#include "config.h"
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -292,6 +298,162 @@ START_TEST(test_a_rearmed_cleanups_record_data_survives_the_reset)
 }
 END_TEST
 
+/*
+ * A cleanup that a reset's handler adds and the rewound pool has no memory
+ * for runs once the reset is done (errno ENOMEM): holding no npool lock,
+ * with a nested reset or destroy of the pool refused as in the reset's own
+ * cleanups, and what it allocates counted once.  The backend fails
+ * requests of 8 to 16 KiB (not whole blocks) while `window` is set: the
+ * 9000-byte data of the re-added cleanup is a large allocation of a 16 KiB
+ * pool, so its move into the rewound pool fails.
+ */
+static bool window;
+static size_t window_live;
+
+static void *window_alloc(size_t n, void *ctx)
+{
+    (void)ctx;
+    if (window && n >= 8192 && n < 16384)
+        return NULL;
+    void *p = malloc(n);
+    if (p)
+        window_live++;
+    return p;
+}
+
+static void window_free(void *p, void *ctx)
+{
+    (void)ctx;
+    window_live--;
+    free(p);
+}
+
+static np_backend_t window_backend = { window_alloc, window_free, NULL, NULL };
+
+typedef struct {
+    np_pool_t *pool;
+    bool dump;                  /* the late handler dumps the global statistics */
+    bool alloc;                 /* ... and allocates 20000 bytes from the pool */
+    bool armed, dumped, allocated, usable, dumper_started;
+    pthread_t dumper;
+    int runs, destroy_errno, reset_errno, reset_result_errno;
+    size_t pool_large;          /* np_pool_stats after the reset */
+    np_stats_t before, after_reset, after_destroy;
+} late_t;
+
+static late_t late;
+
+static void *dump_to_null(void *arg)
+{
+    (void)arg;
+    FILE *f = fopen("/dev/null", "w");
+    if (f == NULL)
+        return NULL;
+    (void)np_global_dump(f);
+    fclose(f);
+    return NULL;
+}
+
+static void late_handler(void *data)
+{
+    (void)data;
+    late.runs++;
+    if (late.dump) {                    /* another thread's dump visits this pool */
+        struct timespec until;
+        late.dumper_started = pthread_create(&late.dumper, NULL, dump_to_null, NULL) == 0;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        late.dumped = late.dumper_started &&
+                      pthread_timedjoin_np(late.dumper, NULL, &until) == 0;
+    }
+    if (late.alloc)
+        late.allocated = np_alloc(late.pool, 20000) != NULL;
+    errno = 0;
+    np_destroy(late.pool);
+    late.destroy_errno = errno;
+    errno = 0;
+    np_reset(late.pool);
+    late.reset_errno = errno;
+}
+
+static void arm_late(void *data)
+{
+    (void)data;
+    np_cleanup_t *c = np_cleanup_add(late.pool, 9000);   /* detached: fits now */
+    if (c != NULL) {
+        c->handler = late_handler;
+        late.armed = true;
+    }
+    window = true;                                       /* its move will fail */
+}
+
+/* On a bounded thread (a deadlock fails the test); the test checks late. */
+static void *reset_with_a_late_cleanup(void *arg)
+{
+    unsigned flags = (unsigned)(uintptr_t)arg;
+    np_config_t cfg = { .block_size = 16384, .flags = flags, .backend = &window_backend };
+    np_stats_t ps;
+
+    late.pool = test_create_ex_normal(&cfg);
+    if (late.pool == NULL || np_cleanup_push(late.pool, arm_late, NULL) == NULL)
+        return (void *)2;
+    np_global_stats(&late.before);
+    errno = 0;
+    np_reset(late.pool);
+    late.reset_result_errno = errno;
+    window = false;
+    if (late.dumper_started && !late.dumped)    /* it waited for the pool's lock */
+        pthread_join(late.dumper, NULL);
+    np_pool_stats(late.pool, &ps);
+    late.pool_large = ps.large_count;
+    np_global_stats(&late.after_reset);
+    late.usable = np_alloc(late.pool, 100) != NULL;
+    np_destroy(late.pool);
+    np_global_stats(&late.after_destroy);
+    return (void *)1;
+}
+
+static void check_late_cleanup(unsigned flags)
+{
+    memset(&late, 0, sizeof(late));
+    late.dump = flags & NP_SHARED;
+    late.alloc = !(flags & NP_SHARED);
+    window = false;
+    window_live = 0;
+    ck_assert_int_eq(test_run_bounded(reset_with_a_late_cleanup, (void *)(uintptr_t)flags, 60), 1);
+    ck_assert(late.armed);
+    ck_assert_int_eq(late.reset_result_errno, ENOMEM);  /* the late cleanup ran */
+    ck_assert_int_eq(late.runs, 1);                     /* once, not again at destroy */
+    ck_assert_int_eq(late.destroy_errno, EBUSY);        /* refused, nothing done */
+    ck_assert_int_eq(late.reset_errno, EBUSY);
+    ck_assert(late.usable);
+    if (late.dump)
+        ck_assert(late.dumped);
+    if (late.alloc) {                                   /* counted once */
+        ck_assert(late.allocated);
+        ck_assert_uint_eq(late.pool_large, 1);
+        ck_assert_uint_eq(late.after_reset.large_count, late.before.large_count + 1);
+        ck_assert_uint_eq(late.after_reset.large_bytes, late.before.large_bytes + 20000);
+    }
+    ck_assert_uint_eq(late.after_destroy.large_count, late.before.large_count);
+    ck_assert_uint_eq(late.after_destroy.large_bytes, late.before.large_bytes);
+    ck_assert_uint_eq(window_live, 0);                  /* everything went back */
+}
+
+START_TEST(test_a_cleanup_the_rewound_pool_cannot_take_runs_after_the_reset)
+{
+    check_late_cleanup(0);
+}
+END_TEST
+
+START_TEST(test_a_late_cleanup_of_a_shared_pool_runs_holding_no_lock)
+{
+    /* np_global_dump on another thread takes each shared pool's lock: the
+       handler waits for it, which it could not do holding the pool's lock */
+    check_late_cleanup(NP_SHARED);
+}
+END_TEST
+
 Suite *suite_cleanup(void)
 {
     Suite *s = suite_create("cleanup");
@@ -307,6 +469,8 @@ Suite *suite_cleanup(void)
     tcase_add_test(tc, test_resetting_is_1_only_inside_a_resets_cleanups);
     tcase_add_test(tc, test_reset_and_destroy_leave_errno_as_the_caller_had_it);
     tcase_add_test(tc, test_a_rearmed_cleanups_record_data_survives_the_reset);
+    tcase_add_test(tc, test_a_cleanup_the_rewound_pool_cannot_take_runs_after_the_reset);
+    tcase_add_test(tc, test_a_late_cleanup_of_a_shared_pool_runs_holding_no_lock);
     suite_add_tcase(s, tc);
     return s;
 }
