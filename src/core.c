@@ -387,7 +387,8 @@ bool np__core_resize(np_pool_t *pool, void *p, size_t old_size, size_t new_size)
 {
     unsigned char *ptr = p;
     size_t align;
-    np_block_t *b = last_block(pool, ptr, old_size, &align);
+    /* a request of 0 was served and recorded as 1 byte (np__core_alloc) */
+    np_block_t *b = last_block(pool, ptr, old_size ? old_size : 1, &align);
 
     if (new_size == 0)
         new_size = 1;                   /* a byte of its own, as np_alloc(pool, 0) */

@@ -719,6 +719,28 @@ START_TEST(test_grow_with_a_wrong_old_size_copies)
 }
 END_TEST
 
+/* A buffer begun empty: np_grow(pool, NULL, 0, 0) and the exported
+ * np_alloc(pool, 0) serve a byte of their own, recorded as the newest; old
+ * size 0, the size requested, grows it in place. */
+START_TEST(test_grow_from_size_zero_in_place)
+{
+    np_pool_t *pool = test_create_normal(0);
+    char *a = np_grow(pool, NULL, 0, 0);
+    ck_assert_ptr_nonnull(a);
+    char *b = np_grow(pool, a, 0, 100);
+    ck_assert_ptr_eq(b, a);
+    memset(b, 'b', 100);
+    char *e = (np_alloc)(pool, 0);              /* the library's, not the inline path */
+    ck_assert_ptr_nonnull(e);
+    char *f = np_grow(pool, e, 0, 100);
+    ck_assert_ptr_eq(f, e);
+    ck_assert_int_eq(np_shrink(pool, f, 100, 0), 0);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(b[i], 'b');            /* the first buffer is intact */
+    np_destroy(pool);
+}
+END_TEST
+
 /* np_alloc and np_nalloc mixed: only the exact newest grows in place, and
  * its kind's alignment stays. */
 START_TEST(test_grow_in_place_keeps_kind_and_neighbours)
@@ -965,6 +987,7 @@ Suite *suite_server(void)
     tcase_add_test(tc, test_children_of_a_shared_parent_from_many_threads);
     tcase_add_test(tc, test_grow_after_two_nallocs_copies);
     tcase_add_test(tc, test_grow_with_a_wrong_old_size_copies);
+    tcase_add_test(tc, test_grow_from_size_zero_in_place);
     tcase_add_test(tc, test_grow_in_place_keeps_kind_and_neighbours);
     tcase_add_test(tc, test_grow_in_a_later_block_than_current);
     tcase_add_test(tc, test_grow_on_a_shared_pool_copies);
