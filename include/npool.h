@@ -141,6 +141,9 @@ typedef struct np_pool_s np_pool_t;          /* opaque */
 /* (1.1) Smallest block size of a shared pool (its header is larger). */
 #define NP_MIN_SHARED_POOL_SIZE 1024
 
+/* (1.1) The most generations of np_create_child below a pool that is no child. */
+#define NP_CHILD_DEPTH_MAX 256
+
 /* Alignment np_alloc and np_calloc guarantee: >= alignof(max_align_t). */
 #define NP_ALIGNMENT 16
 
@@ -203,9 +206,12 @@ NP_API np_pool_t *np_create_ex(const np_config_t *config);
  * parent takes 32 bytes of its first block.  Calls on the child are calls
  * on a private pool; its np_destroy also counts as a use of the parent
  * (shared parent: any thread; private parent: that pool's thread).  A
- * child of a child works; the parent's reset or destroy destroys every
+ * child of a child works, down to NP_CHILD_DEPTH_MAX generations below a
+ * pool that is no child (each generation nests the parent's destroy once
+ * more on the stack); the parent's reset or destroy destroys every
  * generation below it, newest child first.  Returns NULL with EINVAL (NULL
- * parent, size as np_create), EBUSY (from a cleanup of parent while parent
+ * parent, size as np_create), EMLINK (parent is NP_CHILD_DEPTH_MAX
+ * generations down already), EBUSY (from a cleanup of parent while parent
  * is reset: the child would outlive the reset's own records) or ENOMEM
  * (nothing created).  np_cleanup_remove of the parent's record for a child
  * (data is the child, as np_cleanup_head shows it) leaves the child to the

@@ -21,10 +21,25 @@ static bool custom_backend(const np_pool_t *pool)
            pool->backend.ctx != np__libc_backend.ctx;
 }
 
+/* The generations above a child of pool: a parent's destroy destroys its
+ * children from inside a cleanup, one stack frame group per generation. */
+static unsigned depth_below(np_pool_t *pool)
+{
+    if (!(pool->flags & NP_F_CHILD))
+        return 1;
+    const np_child_link_t *l = np__child_link(pool);
+    return l->parent != NULL ? l->depth + 1 : 1;   /* no parent: a root now */
+}
+
 np_pool_t *np_create_child(np_pool_t *parent, size_t size)
 {
     if (parent == NULL) {
         errno = EINVAL;
+        return NULL;
+    }
+    unsigned depth = depth_below(parent);
+    if (depth > NP_CHILD_DEPTH_MAX) {
+        errno = EMLINK;
         return NULL;
     }
     np_config_t config = { .block_size = size };
@@ -42,6 +57,7 @@ np_pool_t *np_create_child(np_pool_t *parent, size_t size)
     }
     np_assert(l == np__child_link(child));
     l->destroy = np_destroy;
+    l->depth = depth;
     int rc = np__child_attach(parent, child);
     if (rc != 0) {
         np_destroy(child);              /* no parent: an ordinary destroy */

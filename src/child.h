@@ -14,6 +14,7 @@ typedef struct np_child_link_s {
     np_pool_t *parent;              /* NULL: none (gone, or its record removed) */
     np_cleanup_t *rec;              /* the parent's record that destroys the child */
     void (*destroy)(np_pool_t *child);  /* np_destroy, set by the creator */
+    unsigned depth;                 /* generations above it, 1..NP_CHILD_DEPTH_MAX */
 } np_child_link_t;
 
 #define NP_F_CHILD 0x100000u        /* a layer flag: np_create_child made it */

@@ -420,7 +420,9 @@ static int ngone;
 
 static void child_gone_note(void *data)
 {
-    gone[ngone++] = *(int *)data;
+    if (ngone < 64)
+        gone[ngone] = *(int *)data;
+    ngone++;
 }
 
 static np_pool_t *child_with_note(np_pool_t *parent, int *id)
@@ -565,6 +567,61 @@ START_TEST(test_child_refusals)
     ck_assert_int_eq(made_errno, EBUSY);
     ck_assert_ptr_null(np_cleanup_head(parent));
     np_destroy(parent);
+}
+END_TEST
+
+/* A chain of NP_CHILD_DEPTH_MAX generations; the next one is refused. */
+static void *deep_chain(void *arg)
+{
+    (void)arg;
+    static int ids[NP_CHILD_DEPTH_MAX + 1];
+    np_pool_t *root = np_create(512), *p = root, *last = NULL;
+    int made = 0;
+
+    ngone = 0;
+    for (int i = 0; i < NP_CHILD_DEPTH_MAX; i++) {
+        ids[i] = i + 1;
+        np_pool_t *c = np_create_child(p, 512);
+        if (c == NULL || np_cleanup_push(c, child_gone_note, &ids[i]) == NULL)
+            break;
+        p = last = c;
+        made++;
+    }
+    errno = 0;
+    bool refused = np_create_child(last, 512) == NULL && errno == EMLINK;
+    np_destroy(root);                   /* every generation, from a 512 KiB stack */
+    bool all_gone = ngone == made;
+    return (void *)(intptr_t)(made == NP_CHILD_DEPTH_MAX && refused && all_gone ? 1 : 2);
+}
+
+START_TEST(test_child_chain_depth_is_bounded)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    void *res = NULL;
+
+    ck_assert_int_eq(pthread_attr_init(&attr), 0);
+    ck_assert_int_eq(pthread_attr_setstacksize(&attr, 512 * 1024), 0);
+    ck_assert_int_eq(pthread_create(&t, &attr, deep_chain, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    pthread_attr_destroy(&attr);
+    ck_assert_int_eq((int)(intptr_t)res, 1);
+
+    /* a child whose record its parent gave up is a root again */
+    np_pool_t *parent = np_create(0);
+    np_pool_t *c = np_create_child(parent, 0);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(np_cleanup_remove(parent, np_cleanup_head(parent)), 0);
+    np_destroy(parent);
+    np_pool_t *p = c;
+    for (int i = 0; i < NP_CHILD_DEPTH_MAX; i++) {
+        p = np_create_child(p, 512);
+        ck_assert_ptr_nonnull(p);
+    }
+    errno = 0;
+    ck_assert_ptr_null(np_create_child(p, 512));
+    ck_assert_int_eq(errno, EMLINK);
+    np_destroy(c);
 }
 END_TEST
 
@@ -981,6 +1038,7 @@ Suite *suite_server(void)
     tcase_add_test(tc, test_child_destroyed_early_is_not_destroyed_again);
     tcase_add_test(tc, test_child_destroyed_by_a_parent_cleanup_first);
     tcase_add_test(tc, test_child_refusals);
+    tcase_add_test(tc, test_child_chain_depth_is_bounded);
     tcase_add_test(tc, test_smallest_child_serves_its_small_limit);
     tcase_add_test(tc, test_child_removed_record_leaves_child_to_caller);
     tcase_add_test(tc, test_child_uses_the_parent_backend_and_oom_leaks_nothing);
