@@ -208,7 +208,9 @@ NP_API np_pool_t *np_create_ex(const np_config_t *config);
  * (shared parent: any thread; private parent: that pool's thread).  A
  * child of a child works, down to NP_CHILD_DEPTH_MAX generations below a
  * pool that is no child (each generation nests the parent's destroy once
- * more on the stack); the parent's reset or destroy destroys every
+ * more on the stack; a child's depth is fixed when it is made, and one
+ * whose record was removed is a root for the children made after that);
+ * the parent's reset or destroy destroys every
  * generation below it, newest child first.  Returns NULL with EINVAL (NULL
  * parent, size as np_create), EMLINK (parent is NP_CHILD_DEPTH_MAX
  * generations down already), EBUSY (from a cleanup of parent while parent

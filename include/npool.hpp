@@ -579,11 +579,15 @@ inline resource &thread_resource()
        after the thread's C++ thread_local objects (from a pthread key
        destructor, and at exit after them), and its cleanups may still use
        the resource, which owns nothing. */
-    alignas(resource) thread_local unsigned char storage[sizeof(resource)];
-    thread_local resource *r = nullptr;
-    if (r == nullptr)
-        r = ::new (static_cast<void *>(storage)) resource(detail::thread_pool());
-    return *r;
+    /* Names of their own: an earlier header's thread_local of this function
+       was `r`, a resource; one name with two types in one process (two
+       libraries built against two headers) would alias them. */
+    alignas(resource) thread_local unsigned char thread_resource_storage[sizeof(resource)];
+    thread_local resource *thread_resource_built = nullptr;
+    if (thread_resource_built == nullptr)
+        thread_resource_built =
+            ::new (static_cast<void *>(thread_resource_storage)) resource(detail::thread_pool());
+    return *thread_resource_built;
 }
 
 /*

@@ -21,14 +21,18 @@ static bool custom_backend(const np_pool_t *pool)
            pool->backend.ctx != np__libc_backend.ctx;
 }
 
-/* The generations above a child of pool: a parent's destroy destroys its
- * children from inside a cleanup, one stack frame group per generation. */
+/* The generations above a child of pool, fixed when the child is made: a
+ * parent's destroy destroys its children from inside a cleanup, one stack
+ * frame group per generation.  A child its parent's reset or destroy is
+ * destroying (np__child_gone cleared the link first; its cleanups run)
+ * still nests in that call: it keeps its depth.  One whose parent gave up
+ * its record is a root for the children made from then on. */
 static unsigned depth_below(np_pool_t *pool)
 {
     if (!(pool->flags & NP_F_CHILD))
         return 1;
     const np_child_link_t *l = np__child_link(pool);
-    return l->parent != NULL ? l->depth + 1 : 1;   /* no parent: a root now */
+    return l->parent != NULL || (pool->flags & NP_F_CLEANING) ? l->depth + 1 : 1;
 }
 
 np_pool_t *np_create_child(np_pool_t *parent, size_t size)

@@ -570,6 +570,22 @@ START_TEST(test_child_refusals)
 }
 END_TEST
 
+/* A cleanup that, while its pool is destroyed, makes a child and arms
+ * itself on it: each generation's destroy nests in its parent's. */
+static int regrow_made, regrow_errno;
+
+static void regrow(void *data)
+{
+    np_pool_t *c = np_create_child(data, 512);
+    if (c == NULL) {
+        regrow_errno = errno;
+        return;
+    }
+    regrow_made++;
+    if (np_cleanup_push(c, regrow, c) == NULL)
+        regrow_errno = errno;
+}
+
 /* A chain of NP_CHILD_DEPTH_MAX generations; the next one is refused. */
 static void *deep_chain(void *arg)
 {
@@ -591,7 +607,14 @@ static void *deep_chain(void *arg)
     bool refused = np_create_child(last, 512) == NULL && errno == EMLINK;
     np_destroy(root);                   /* every generation, from a 512 KiB stack */
     bool all_gone = ngone == made;
-    return (void *)(intptr_t)(made == NP_CHILD_DEPTH_MAX && refused && all_gone ? 1 : 2);
+
+    regrow_made = regrow_errno = 0;     /* generations made while their parents die */
+    root = np_create(512);
+    np_cleanup_push(root, regrow, root);
+    np_destroy(root);
+    bool regrow_bounded = regrow_made == NP_CHILD_DEPTH_MAX && regrow_errno == EMLINK;
+    return (void *)(intptr_t)(made == NP_CHILD_DEPTH_MAX && refused && all_gone &&
+                              regrow_bounded ? 1 : 2);
 }
 
 START_TEST(test_child_chain_depth_is_bounded)
