@@ -705,6 +705,11 @@ static void enter_after_fork(bool child)
     unsigned depth = fork_saved_depth;
 
     fork_saved_depth = 0;
+    /* in a child, no thread is forking from a read section any more:
+       another thread's count (made before it waited for the fork lock
+       this fork took) must not stay, whatever this thread held */
+    if (child)
+        atomic_store_explicit(&reader_forks, 0, memory_order_release);
     if (depth == 0)
         return;
     for (unsigned i = 0; i < depth; i++)
@@ -713,9 +718,7 @@ static void enter_after_fork(bool child)
 #ifdef NP_TSAN
     read_epoch = fork_saved_epoch;      /* the same sections, which deferrals wait for */
 #endif
-    if (child)
-        atomic_store_explicit(&reader_forks, 0, memory_order_release);
-    else
+    if (!child)
         atomic_fetch_sub_explicit(&reader_forks, 1, memory_order_acq_rel);
 }
 

@@ -18,6 +18,11 @@
  * lost to the child before).
  *   ./fork-register first ROUNDS   prints "first deferrals lost: N of ROUNDS"
  *
+ * With "reader-fork": one thread forks inside read sections while the main
+ * thread forks outside any; each child of the main thread synchronizes.
+ *   ./fork-register reader-fork ROUNDS   prints "children hung beside a
+ *   reader's forks: N of ROUNDS"
+ *
  * With "backlog": two threads retire pools without pause while the main
  * thread forks; in each child, once np_rcu_barrier has run what was queued,
  * nothing may still count toward NP_OPTION_DEFER_LIMIT (a deferral that
@@ -199,8 +204,63 @@ static int stale_backlogs(int rounds)
     return stale ? 1 : 0;
 }
 
+/*
+ * "reader-fork": one thread forks from inside a read section in a loop while
+ * the main thread forks outside any: a child of the main thread's fork must
+ * not inherit the other thread's count of forking readers (it did when that
+ * thread had counted itself and was waiting for the fork lock: the child's
+ * grace periods then waited for ever).
+ */
+static void *fork_in_read_sections(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        np_rcu_read_lock();
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        np_rcu_read_unlock();
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
+    return NULL;
+}
+
+static int reader_forks_round(void)
+{
+    int status;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        alarm(5);                       /* a hang ends as SIGALRM */
+        np_rcu_synchronize();
+        np_destroy(np_create_shared(0));
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
+}
+
+static int reader_forks_rounds(int rounds)
+{
+    pthread_t t;
+    int hung = 0;
+
+    np_rcu_synchronize();
+    atomic_store(&stop, 0);
+    pthread_create(&t, NULL, fork_in_read_sections, NULL);
+    for (int i = 0; i < rounds; i++)
+        hung += reader_forks_round();
+    atomic_store(&stop, 1);
+    pthread_join(t, NULL);
+    printf("children hung beside a reader's forks: %d of %d\n", hung, rounds);
+    return hung ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "reader-fork") == 0)
+        return reader_forks_rounds(argc > 2 ? atoi(argv[2]) : 900);
     if (argc > 1 && strcmp(argv[1], "backlog") == 0)
         return stale_backlogs(argc > 2 ? atoi(argv[2]) : 200);
     if (argc > 1 && strcmp(argv[1], "first") == 0)

@@ -6,5 +6,6 @@ pass=0 fail=0
 ./fork-register "${NP_FORK_ROUNDS:-300}" && pass=$((pass + 1)) || fail=$((fail + 1))
 ./fork-register first "${NP_FORK_ROUNDS:-300}" && pass=$((pass + 1)) || fail=$((fail + 1))
 ./fork-register backlog "${NP_FORK_ROUNDS:-300}" && pass=$((pass + 1)) || fail=$((fail + 1))
+./fork-register reader-fork $((${NP_FORK_ROUNDS:-300} * 3)) && pass=$((pass + 1)) || fail=$((fail + 1))
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
