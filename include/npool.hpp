@@ -578,10 +578,9 @@ inline resource &thread_resource()
     /* Built in storage that no destructor ends: the thread pool is destroyed
        after the thread's C++ thread_local objects (from a pthread key
        destructor, and at exit after them), and its cleanups may still use
-       the resource, which owns nothing. */
-    /* Names of their own: an earlier header's thread_local of this function
-       was `r`, a resource; one name with two types in one process (two
-       libraries built against two headers) would alias them. */
+       the resource, which owns nothing.  The names are new: an earlier
+       header's thread_local here was `r`, a resource, and one name with two
+       types in one process (libraries built against both headers) aliases. */
     alignas(resource) thread_local unsigned char thread_resource_storage[sizeof(resource)];
     thread_local resource *thread_resource_built = nullptr;
     if (thread_resource_built == nullptr)

@@ -222,19 +222,29 @@ static np_cleanup_t *reset_memory(np_pool_t *pool, np_cleanup_t *fresh)
     return orphans;
 }
 
+/* Before a reset's handlers run: a private pool of an --enable-debug build
+ * enters its misuse detector, which then sees them run (holding no lock:
+ * a private pool has none).  True: the caller leaves it after. */
+static bool handlers_checked(np_pool_t *pool)
+{
+    bool checked = (pool->flags & NP_F_GUARDED) == NP_F_CHECKED;
+
+    np_assert(np__lock_order_none());   /* the handlers are user code */
+    if (checked)
+        np__guard_enter(pool);
+    return checked;
+}
+
 /* The handlers the cleanups added, of records the rewound pool had no memory
  * for, run once the reset is done: holding no lock, a nested reset or
  * destroy of the pool refused (EBUSY), as during the reset's own cleanups. */
 static void run_orphans(np_pool_t *pool, np_cleanup_t *orphans)
 {
-    np_assert(np__lock_order_none());   /* user code */
-    if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {
-        np__guard_enter(pool);
-        np__core_orphans_run(pool, orphans);
+    bool checked = handlers_checked(pool);
+
+    np__core_orphans_run(pool, orphans);
+    if (checked)
         np__guard_leave(pool);
-    } else {
-        np__core_orphans_run(pool, orphans);
-    }
     NP_GUARDED_VOID(pool, np__core_orphans_free(pool, orphans));
     errno = ENOMEM;
 }
@@ -257,15 +267,11 @@ void np_reset(np_pool_t *pool)
     }
     np_cleanup_t *fresh, *orphans;
     int saved_errno = errno;            /* the cleanups may set it; run_orphans says ENOMEM */
-    np_assert(np__lock_order_none());   /* the cleanups are user code */
-    if ((pool->flags & NP_F_GUARDED) == NP_F_CHECKED) {   /* private, debug: the misuse
-                                                             detector sees the handlers run */
-        np__guard_enter(pool);
-        fresh = np__core_reset_cleanups(pool);
+    bool checked = handlers_checked(pool);
+
+    fresh = np__core_reset_cleanups(pool);
+    if (checked)
         np__guard_leave(pool);
-    } else {
-        fresh = np__core_reset_cleanups(pool);
-    }
     errno = saved_errno;
     NP_GUARDED(pool, orphans, reset_memory(pool, fresh));
     if (np_unlikely(orphans != NULL))
